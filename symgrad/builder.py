@@ -1,0 +1,202 @@
+"""Builder: appends equations to a straight-line program, simplifying as it goes.
+
+Every equation the front end, the inliner and the derivative rules create goes
+through `Builder.op`, which
+- folds constants and drops identities that keep shape and NaN (`x * 1`, `x + 0`,
+  `--x`; never `0 * x`),
+- hash-conses: an equation identical to one already built returns the existing
+  variable, so each shared value is computed once (common subexpression
+  elimination across the forward and adjoint sweeps),
+- infers the static shape of the result from the primitive's shape rule.
+"""
+
+from __future__ import annotations
+
+from . import shapes as sh
+from .ir import Const, Eqn, Loc, Var, is_one_const, is_zero_const
+from .primitives import PRIMITIVES
+
+ELEMENTWISE_BINARY = {"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum"}
+FOLDABLE = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+}
+
+
+def _const_key(a):
+    if isinstance(a, Const):
+        return ("const", type(a.value).__name__, repr(a.value))
+    return ("var", id(a))
+
+
+def _number(a) -> bool:
+    return isinstance(a, Const) and type(a.value) in (int, float)
+
+
+class Builder:
+    def __init__(self):
+        self.eqns: list[Eqn] = []
+        self.defs: dict[Var, Eqn] = {}
+        self._memo: dict = {}
+        self.loc: Loc | None = None
+
+    # ------------------------------------------------------------ core
+
+    def op(self, prim: str, *args, hint: str = "", **params):
+        args = tuple(args)
+        simplified = self._simplify(prim, args, params)
+        if simplified is not None:
+            return simplified
+        key = (prim, tuple(_const_key(a) for a in args), repr(sorted(params.items())))
+        if key in self._memo:
+            return self._memo[key]
+        entry = PRIMITIVES[prim]
+        shape = entry.shape([getattr(a, "shape", None) for a in args], params)
+        static = entry.vjp is None or all(
+            isinstance(a, Const) or a.static for a in args
+        )
+        out = Var(hint=hint, shape=shape, static=static)
+        eqn = Eqn((out,), prim, args, dict(params), self.loc)
+        self.eqns.append(eqn)
+        self.defs[out] = eqn
+        self._memo[key] = out
+        return out
+
+    def emit_multi(self, prim: str, args, outs, **params):
+        """An equation with several outputs (tuple unpacking); never hash-consed."""
+        eqn = Eqn(tuple(outs), prim, tuple(args), dict(params), self.loc)
+        self.eqns.append(eqn)
+        for o in outs:
+            self.defs[o] = eqn
+        return outs
+
+    def def_of(self, a):
+        return self.defs.get(a) if isinstance(a, Var) else None
+
+    # ------------------------------------------------------------ arithmetic
+
+    def add(self, x, y):
+        return self.op("add", x, y)
+
+    def sub(self, x, y):
+        return self.op("sub", x, y)
+
+    def mul(self, x, y):
+        return self.op("mul", x, y)
+
+    def div(self, x, y):
+        return self.op("div", x, y)
+
+    def neg(self, x):
+        return self.op("neg", x)
+
+    def pow(self, x, y):
+        return self.op("pow", x, y)
+
+    def total(self, terms):
+        """Sum of cotangent contributions (None entries are zeros)."""
+        terms = [t for t in terms if t is not None]
+        if not terms:
+            return None
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = self.add(acc, t)
+        return acc
+
+    # ------------------------------------------------------------ broadcasting
+
+    def unbroadcast(self, ct, x, out_shape):
+        """Reduce cotangent `ct` (of a broadcast result shaped out_shape) to x's shape."""
+        xs = getattr(x, "shape", None)
+        if sh.same_shape(xs, out_shape):
+            return ct
+        if xs == () and isinstance(x, Const):
+            return None
+        plan = sh.reduction_plan(xs, out_shape)
+        if plan is None:
+            return self.op("unbroadcast", ct, x)
+        lead, kept = plan
+        if lead:
+            ct = self.op("sum", ct, axis=lead if len(lead) > 1 else lead[0])
+        if kept:
+            ct = self.op("sum", ct, axis=kept if len(kept) > 1 else kept[0], keepdims=True)
+        return ct
+
+    # ------------------------------------------------------------ peepholes
+
+    def _simplify(self, prim, args, params):
+        if prim == "neg":
+            (x,) = args
+            if _number(x):
+                return Const(-x.value)
+            d = self.def_of(x)
+            if d is not None and d.prim == "neg":
+                return d.args[0]
+            return None
+        if prim in FOLDABLE and all(_number(a) for a in args):
+            return Const(FOLDABLE[prim](args[0].value, args[1].value))
+        if prim == "div" and all(_number(a) for a in args) and args[1].value != 0:
+            return Const(args[0].value / args[1].value)
+        if prim in ELEMENTWISE_BINARY:
+            narrowed = self._drop_broadcast_to(prim, args)
+            if narrowed is not None:
+                return self.op(prim, *narrowed, **params)
+        if prim == "mul":
+            x, y = args
+            if is_one_const(x):
+                return y
+            if is_one_const(y):
+                return x
+            if _number(x) and x.value == -1:
+                return self.neg(y)
+            if _number(y) and y.value == -1:
+                return self.neg(x)
+            for a, other, flip in ((x, y, False), (y, x, True)):
+                d = self.def_of(a)
+                if d is not None and d.prim == "neg":
+                    inner = (other, d.args[0]) if flip else (d.args[0], other)
+                    return self.neg(self.mul(*inner))
+        if prim == "div":
+            x, y = args
+            if is_one_const(y):
+                return x
+            d = self.def_of(x)
+            if d is not None and d.prim == "neg":
+                return self.neg(self.div(d.args[0], y))
+        if prim == "add":
+            x, y = args
+            if is_zero_const(x):
+                return y
+            if is_zero_const(y):
+                return x
+            dy, dx = self.def_of(y), self.def_of(x)
+            if dy is not None and dy.prim == "neg":
+                return self.sub(x, dy.args[0])
+            if dx is not None and dx.prim == "neg":
+                return self.sub(y, dx.args[0])
+        if prim == "sub":
+            x, y = args
+            if is_zero_const(y):
+                return x
+            if is_zero_const(x):
+                return self.neg(y)
+            dy = self.def_of(y)
+            if dy is not None and dy.prim == "neg":
+                return self.add(x, dy.args[0])
+        if prim == "pow" and is_one_const(args[1]):
+            return args[0]
+        return None
+
+    def _drop_broadcast_to(self, prim, args):
+        """`broadcast_to(a, x) * y` is `a * y` when y already has x's shape."""
+        changed = list(args)
+        for k, a in enumerate(args):
+            d = self.def_of(a)
+            if d is None or d.prim != "broadcast_to":
+                continue
+            target = d.args[1].shape
+            others = [o for j, o in enumerate(args) if j != k]
+            if any(sh.same_shape(getattr(o, "shape", None), target) for o in others):
+                changed[k] = d.args[0]
+        return tuple(changed) if changed != list(args) else None

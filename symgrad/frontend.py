@@ -1,0 +1,682 @@
+"""Front end: Python source -> symgrad IR.  The only module that touches `ast`.
+
+The source is parsed, never executed or imported.  `fence` walks a function
+and reports every construct outside the supported subset at once; `Translator`
+then turns the function into equations through a `Builder`, either keeping
+calls to the file's helper functions (for the emitted primal) or inlining them
+(for differentiation).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from . import shapes as sh
+from .builder import Builder
+from .errors import Diagnostic, SymgradError
+from .ir import Const, Function, Loc, Var
+from .primitives import ARRAY_METHODS, NUMPY_CONSTANTS, NUMPY_FUNCTIONS
+
+BINOPS = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "div",
+    ast.Pow: "pow",
+    ast.MatMult: "matmul",
+    ast.BitAnd: "and_",
+}
+CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
+SUPPORTED_FUNCTIONS = ", ".join(sorted(NUMPY_FUNCTIONS))
+SUPPORTED_METHODS = ", ".join(sorted(ARRAY_METHODS))
+
+# What each unsupported statement or expression is called in an error, and a hint.
+UNSUPPORTED = {
+    ast.If: ("`if` statements are not supported yet", "control flow is planned; use np.where"),
+    ast.For: ("`for` loops are not supported yet", "control flow is planned"),
+    ast.While: ("`while` loops are not supported", ""),
+    ast.AugAssign: ("augmented assignment is not supported yet", "write `x = x + y`"),
+    ast.AnnAssign: ("annotated assignment is not supported", "drop the annotation"),
+    ast.With: ("`with` is not supported", ""),
+    ast.Try: ("`try` is not supported", ""),
+    ast.Raise: ("`raise` is not supported", ""),
+    ast.Assert: ("`assert` is not supported", ""),
+    ast.Delete: ("`del` is not supported", ""),
+    ast.Global: ("`global` is not supported", ""),
+    ast.Nonlocal: ("`nonlocal` is not supported", ""),
+    ast.FunctionDef: ("nested functions are not supported", "define helpers at top level"),
+    ast.AsyncFunctionDef: ("async functions are not supported", ""),
+    ast.ClassDef: ("classes are not supported", ""),
+    ast.Import: ("imports inside a function are not supported", "import numpy at top level"),
+    ast.ImportFrom: ("imports inside a function are not supported", "import numpy at top level"),
+    ast.Lambda: ("lambda is not supported", "define a helper function"),
+    ast.IfExp: ("conditional expressions are not supported", "use np.where"),
+    ast.ListComp: ("list comprehensions are not supported", ""),
+    ast.SetComp: ("set comprehensions are not supported", ""),
+    ast.DictComp: ("dict comprehensions are not supported", ""),
+    ast.GeneratorExp: ("generator expressions are not supported", ""),
+    ast.Dict: ("dicts are not supported", ""),
+    ast.Set: ("sets are not supported", ""),
+    ast.BoolOp: ("`and`/`or` are not supported", "use `&` on comparisons, or np.where"),
+    ast.Starred: ("starred expressions are not supported", ""),
+    ast.JoinedStr: ("f-strings are not supported", ""),
+    ast.Await: ("await is not supported", ""),
+    ast.Yield: ("yield is not supported", ""),
+    ast.YieldFrom: ("yield is not supported", ""),
+    ast.NamedExpr: ("`:=` is not supported", ""),
+}
+OPERATOR_NAMES = {
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+}
+
+
+@dataclass
+class PyTuple:
+    """A Python tuple or list of values, known at generation time."""
+
+    items: list
+
+
+@dataclass(frozen=True)
+class Module:
+    """A reference to numpy (or numpy.linalg) in the user's code."""
+
+    dotted: str
+
+
+@dataclass(frozen=True)
+class Helper:
+    name: str
+
+
+@dataclass
+class SourceFile:
+    path: str
+    text: str
+    tree: ast.Module
+    numpy_aliases: set = field(default_factory=set)
+    functions: dict = field(default_factory=dict)  # name -> ast.FunctionDef
+    constants: dict = field(default_factory=dict)  # name -> Const
+
+
+def parse(text: str, path: str) -> SourceFile:
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise SymgradError(
+            [Diagnostic(path, exc.lineno or 1, exc.offset or 1, f"invalid syntax: {exc.msg}")]
+        ) from None
+    except ValueError as exc:  # e.g. null bytes
+        raise SymgradError([Diagnostic(path, 1, 1, f"cannot parse: {exc}")]) from None
+    src = SourceFile(path, text, tree)
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "numpy":
+                    src.numpy_aliases.add(alias.asname or "numpy")
+        elif isinstance(node, ast.FunctionDef):
+            src.functions[node.name] = node
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+            if isinstance(target, ast.Name) and _is_number(value):
+                src.constants[target.id] = Const(_number_value(value))
+    return src
+
+
+def _is_number(node) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    )
+
+
+def _number_value(node):
+    if isinstance(node, ast.UnaryOp):
+        return -node.operand.value
+    return node.value
+
+
+class Fence(ast.NodeVisitor):
+    """Collects every unsupported construct in a function, with its position."""
+
+    def __init__(self, src: SourceFile):
+        self.src = src
+        self.problems: list[Diagnostic] = []
+
+    def report(self, node, message, hint=""):
+        self.problems.append(
+            Diagnostic(self.src.path, node.lineno, node.col_offset + 1, message, hint)
+        )
+
+    def check_function(self, fn: ast.FunctionDef):
+        args = fn.args
+        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+            self.report(fn, f"function '{fn.name}': only plain positional parameters are supported")
+        if fn.decorator_list:
+            self.report(fn.decorator_list[0], "decorators are not supported")
+        body = fn.body
+        if body and _is_docstring(body[0]):
+            body = body[1:]
+        for stmt in body:
+            self.visit(stmt)
+        returns = [s for s in fn.body if isinstance(s, ast.Return)]
+        if not returns:
+            self.report(fn, f"function '{fn.name}' has no return statement")
+        elif fn.body[-1] is not returns[0] or len(returns) > 1:
+            self.report(returns[0], "`return` must be the last statement of the function")
+
+    def generic_visit(self, node):
+        if type(node) in UNSUPPORTED:
+            message, hint = UNSUPPORTED[type(node)]
+            self.report(node, message, hint)
+            return
+        if isinstance(node, ast.BinOp) and type(node.op) in OPERATOR_NAMES:
+            self.report(node, f"operator `{OPERATOR_NAMES[type(node.op)]}` is not supported")
+        if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
+            self.report(node, "an expression statement has no effect here", "assign its value")
+        if isinstance(node, ast.Return) and node.value is None:
+            self.report(node, "`return` needs a value")
+        super().generic_visit(node)
+
+
+def _is_docstring(stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def parameter_shapes(src: SourceFile, fn: ast.FunctionDef) -> dict:
+    """Static shapes from annotations ('N,D', float) and numeric defaults."""
+    result = {}
+    params = fn.args.args
+    defaults = dict(zip([p.arg for p in params][len(params) - len(fn.args.defaults) :], fn.args.defaults))
+    for p in params:
+        ann = p.annotation
+        shape = None
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                shape = sh.parse_annotation(ann.value)
+            except ValueError:
+                raise SymgradError(
+                    [
+                        Diagnostic(
+                            src.path,
+                            ann.lineno,
+                            ann.col_offset + 1,
+                            f"cannot read shape annotation {ann.value!r}",
+                            'write dims separated by commas, e.g. "N,D" or "3" or "" for a scalar',
+                        )
+                    ]
+                ) from None
+        elif isinstance(ann, ast.Name) and ann.id in ("float", "int"):
+            shape = ()
+        elif p.arg in defaults and _is_number(defaults[p.arg]):
+            shape = ()
+        result[p.arg] = shape
+    return result
+
+
+class Translator:
+    """Translates one function (and, when inlining, the helpers it calls) into a Builder."""
+
+    def __init__(self, src: SourceFile, builder: Builder, inline: bool, shapes_override=None):
+        self.src = src
+        self.b = builder
+        self.inline = inline
+        self.shapes_override = shapes_override or {}
+        self.stack: list[str] = []
+        self.symbols = 0
+
+    # ------------------------------------------------------------ entry points
+
+    def function(self, name: str) -> Function:
+        node = self.src.functions[name]
+        check(self.src, node)
+        shapes = parameter_shapes(self.src, node)
+        shapes.update({k: v for k, v in self.shapes_override.items() if k in shapes})
+        params = [Var(hint=a.arg, shape=shapes[a.arg]) for a in node.args.args]
+        defaults = {}
+        n_def = len(node.args.defaults)
+        for var, default in zip(params[len(params) - n_def :], node.args.defaults):
+            defaults[var] = Const(_number_value(default)) if _is_number(default) else self.constant(default)
+        result = self.body(node, params)
+        doc = ast.get_docstring(node) or ""
+        locs = {v: self.loc(a) for v, a in zip(params, node.args.args)}
+        return Function(name, params, defaults, self.b.eqns, result, doc, self.loc(node), locs)
+
+    def body(self, node: ast.FunctionDef, args) -> object:
+        if node.name in self.stack:
+            chain = " -> ".join(self.stack + [node.name])
+            raise self.error(node, f"recursive helper calls are not supported ({chain})")
+        self.stack.append(node.name)
+        env = {a.arg: v for a, v in zip(node.args.args, args)}
+        result = None
+        for stmt in node.body:
+            self.b.loc = self.loc(stmt)
+            if _is_docstring(stmt) or isinstance(stmt, ast.Pass):
+                continue
+            if isinstance(stmt, ast.Assign):
+                self.assign(stmt, env)
+            elif isinstance(stmt, ast.Return):
+                result = self.array_value(stmt.value, env)
+        self.stack.pop()
+        return result
+
+    # ------------------------------------------------------------ statements
+
+    def assign(self, stmt: ast.Assign, env):
+        value = self.expr(stmt.value, env)
+        for target in stmt.targets:
+            self.bind(target, value, env, stmt)
+
+    def bind(self, target, value, env, stmt):
+        if isinstance(target, ast.Name):
+            if isinstance(value, Var) and not value.hint:
+                value.hint = target.id
+            env[target.id] = value
+            return
+        if isinstance(target, (ast.Tuple, ast.List)):
+            names = target.elts
+            if isinstance(value, PyTuple):
+                if len(value.items) != len(names):
+                    raise self.error(target, f"cannot unpack {len(value.items)} values into {len(names)} names")
+                for t, v in zip(names, value.items):
+                    self.bind(t, v, env, stmt)
+                return
+            if not all(isinstance(t, ast.Name) for t in names):
+                raise self.error(target, "only names can be unpacked into")
+            if isinstance(value, Var) and value.static:
+                self.refine_rank(value, [t.id for t in names])
+                outs = [Var(hint=t.id, static=True, shape=()) for t in names]
+                self.b.emit_multi("unpack", [value], outs)
+                for t, o in zip(names, outs):
+                    env[t.id] = o
+                return
+            items = [
+                self.b.op("getitem", value, Const(k), index=(("int", 0),)) for k in range(len(names))
+            ]
+            for t, v in zip(names, items):
+                self.bind(t, v, env, stmt)
+            return
+        raise self.error(target, "only assignment to names (or tuples of names) is supported")
+
+    def refine_rank(self, shape_var, names):
+        """`N, D = X.shape` tells the rank of X; give X fresh dim symbols if it had none."""
+        eqn = self.b.def_of(shape_var)
+        if eqn is None or eqn.prim != "shape":
+            return
+        array = eqn.args[0]
+        if isinstance(array, Var) and array.shape is None:
+            self.symbols += 1
+            array.shape = tuple(f"{n}#{self.symbols}" for n in names)
+
+    # ------------------------------------------------------------ expressions
+
+    def array_value(self, node, env):
+        value = self.expr(node, env)
+        if isinstance(value, PyTuple):
+            raise self.error(node, "a tuple or list is not supported here; expected an array or number")
+        if isinstance(value, (Module, Helper)):
+            raise self.error(node, "expected an array or number, not a module or function")
+        return value
+
+    def expr(self, node, env):
+        self_loc = getattr(node, "lineno", None)
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            raise self.error(node, f"unsupported expression: {type(node).__name__}")
+        assert self_loc is not None
+        return method(node, env)
+
+    def expr_Constant(self, node, env):
+        if isinstance(node.value, bool) or node.value is None or node.value is Ellipsis:
+            return Const(node.value)
+        if isinstance(node.value, (int, float)):
+            return Const(node.value)
+        if isinstance(node.value, str):
+            return Const(node.value)
+        raise self.error(node, f"unsupported constant {node.value!r}")
+
+    def expr_Name(self, node, env):
+        name = node.id
+        if name in env:
+            return env[name]
+        if name in self.src.constants:
+            return self.src.constants[name]
+        if name in self.src.numpy_aliases:
+            return Module("")
+        if name in self.src.functions:
+            return Helper(name)
+        if name in ("abs", "len"):
+            return Helper("builtin:" + name)
+        if name == "np" or name == "numpy":
+            raise self.error(node, f"'{name}' is used but numpy is not imported", "add `import numpy as np`")
+        raise self.error(node, f"name '{name}' is not defined in this function")
+
+    def expr_Tuple(self, node, env):
+        return PyTuple([self.expr(e, env) for e in node.elts])
+
+    expr_List = expr_Tuple
+
+    def expr_UnaryOp(self, node, env):
+        if isinstance(node.op, ast.UAdd):
+            return self.array_value(node.operand, env)
+        if isinstance(node.op, ast.USub):
+            return self.b.neg(self.array_value(node.operand, env))
+        raise self.error(node, f"unary operator {type(node.op).__name__} is not supported")
+
+    def expr_BinOp(self, node, env):
+        prim = BINOPS.get(type(node.op))
+        if prim is None:
+            raise self.error(node, f"operator `{OPERATOR_NAMES.get(type(node.op), '?')}` is not supported")
+        left = self.array_value(node.left, env)
+        right = self.array_value(node.right, env)
+        for side, value in ((node.left, left), (node.right, right)):
+            if isinstance(value, Const) and isinstance(value.value, str):
+                raise self.error(side, "strings are not supported in arithmetic")
+        if prim == "div" and all(isinstance(v, Const) for v in (left, right)) and right.value == 0:
+            raise self.error(node, "division by the constant zero")
+        return self.b.op(prim, left, right)
+
+    def expr_Compare(self, node, env):
+        if len(node.ops) != 1:
+            raise self.error(node, "chained comparisons are not supported", "use `(a < b) & (b < c)`")
+        prim = CMPOPS.get(type(node.ops[0]))
+        if prim is None:
+            raise self.error(node, f"comparison {type(node.ops[0]).__name__} is not supported")
+        return self.b.op(prim, self.array_value(node.left, env), self.array_value(node.comparators[0], env))
+
+    def expr_Attribute(self, node, env):
+        base = self.expr(node.value, env)
+        attr = node.attr
+        if isinstance(base, Module):
+            dotted = f"{base.dotted}.{attr}".lstrip(".")
+            if dotted == "linalg":
+                return Module("linalg")
+            if dotted in NUMPY_CONSTANTS:
+                return NUMPY_CONSTANTS[dotted]
+            if dotted in NUMPY_FUNCTIONS:
+                return Module(dotted)
+            raise self.error(
+                node,
+                f"np.{dotted} is not supported",
+                f"supported: {SUPPORTED_FUNCTIONS}, np.pi, np.e, np.newaxis",
+            )
+        if isinstance(base, (PyTuple, Helper)):
+            raise self.error(node, f"attribute '{attr}' is not supported here")
+        if attr == "T":
+            return self.b.op("transpose", base)
+        if attr == "shape":
+            return self.b.op("shape", base)
+        if attr == "ndim":
+            return self.b.op("ndim", base)
+        if attr == "size":
+            return self.b.op("size", base)
+        if attr in ARRAY_METHODS:
+            return ("method", attr, base)
+        raise self.error(
+            node,
+            f"array attribute '.{attr}' is not supported",
+            f"supported: .T, .shape, .ndim, .size and the methods {SUPPORTED_METHODS}",
+        )
+
+    def expr_Subscript(self, node, env):
+        base = self.expr(node.value, env)
+        index = node.slice
+        if isinstance(base, PyTuple):
+            k = self.array_value(index, env)
+            if not (isinstance(k, Const) and isinstance(k.value, int)):
+                raise self.error(index, "a tuple can only be indexed with an integer constant")
+            try:
+                return base.items[k.value]
+            except IndexError:
+                raise self.error(index, "tuple index out of range") from None
+        if isinstance(base, (Module, Helper, tuple)):
+            raise self.error(node, "only arrays and tuples can be indexed")
+        items = index.elts if isinstance(index, ast.Tuple) else [index]
+        template, dyn = [], []
+        for item in items:
+            template.append(self.index_item(item, env, dyn))
+        if sum(1 for t in template if t == ("ellipsis",)) > 1:
+            raise self.error(index, "an index can only have a single ellipsis ('...')")
+        return self.b.op("getitem", base, *dyn, index=tuple(template))
+
+    def index_item(self, item, env, dyn):
+        if isinstance(item, ast.Slice):
+            bounds = []
+            for part in (item.lower, item.upper, item.step):
+                if part is None:
+                    bounds.append(None)
+                    continue
+                value = self.static_int(part, env)
+                bounds.append(len(dyn))
+                dyn.append(value)
+            return ("slice", *bounds)
+        value = self.expr(item, env)
+        if isinstance(value, Const) and value.value is None:
+            return ("none",)
+        if isinstance(value, Const) and value.value is Ellipsis:
+            return ("ellipsis",)
+        value = self.static_int(item, env, value)
+        dyn.append(value)
+        return ("int", len(dyn) - 1)
+
+    def static_int(self, node, env, value=None):
+        value = self.expr(node, env) if value is None else value
+        if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+            return value
+        if isinstance(value, Var) and value.static and value.shape == ():
+            return value
+        raise self.error(
+            node,
+            "indices must be integers known from shapes or constants",
+            "indexing with arrays or booleans is not supported",
+        )
+
+    # ------------------------------------------------------------ calls
+
+    def expr_Call(self, node, env):
+        func = self.expr(node.func, env)
+        if isinstance(func, Helper):
+            return self.call_helper(node, func, env)
+        if isinstance(func, tuple) and func[0] == "method":
+            _, name, base = func
+            return self.call_method(node, name, base, env)
+        if isinstance(func, Module) and func.dotted in NUMPY_FUNCTIONS:
+            return self.call_numpy(node, NUMPY_FUNCTIONS[func.dotted], func.dotted, env, [])
+        raise self.error(node, "only numpy functions, array methods and this file's functions can be called")
+
+    def call_helper(self, node, helper, env):
+        if node.keywords:
+            raise self.error(node, "keyword arguments to helper functions are not supported")
+        args = [self.array_value(a, env) for a in node.args]
+        if helper.name == "builtin:abs":
+            if len(args) != 1:
+                raise self.error(node, "abs() takes one argument")
+            return self.b.op("abs", args[0])
+        if helper.name == "builtin:len":
+            if len(args) != 1:
+                raise self.error(node, "len() takes one argument")
+            return self.b.op("getitem", self.b.op("shape", args[0]), Const(0), index=(("int", 0),))
+        fn = self.src.functions[helper.name]
+        params = fn.args.args
+        n_def = len(fn.args.defaults)
+        if not (len(params) - n_def <= len(args) <= len(params)):
+            raise self.error(node, f"{helper.name}() takes {len(params)} arguments, got {len(args)}")
+        for default in fn.args.defaults[len(args) - (len(params) - n_def) :]:
+            args.append(Const(_number_value(default)) if _is_number(default) else self.constant(default))
+        if not self.inline:
+            check(self.src, fn)
+            return self.b.op("call", *args, func=helper.name)
+        saved = self.b.loc
+        result = self.body_checked(fn, args)
+        self.b.loc = saved
+        return result
+
+    def body_checked(self, fn, args):
+        check(self.src, fn)
+        return self.body(fn, args)
+
+    def call_method(self, node, name, base, env):
+        prim = ARRAY_METHODS[name]
+        if name == "reshape" and len(node.args) > 1:
+            shape = self.as_static_tuple(PyTuple([self.expr(a, env) for a in node.args]), node)
+            return self.b.op("reshape", base, shape)
+        if name == "transpose" and node.args:
+            axes = [self.expr(a, env) for a in node.args]
+            if len(axes) == 1:
+                axes = axes[0]
+            else:
+                axes = PyTuple(axes)
+            return self.b.op("transpose", base, axes=self.static_param(node, "axes", axes))
+        return self.call_numpy(node, prim, name, env, [base])
+
+    def call_numpy(self, node, prim, name, env, leading):
+        values = list(leading)
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                raise self.error(a, "starred arguments are not supported")
+            values.append(self.expr(a, env))
+        keywords = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.error(node, "**kwargs are not supported")
+            keywords[kw.arg] = self.expr(kw.value, env)
+        arrays, params = [], {}
+        signature = prim.signature
+        for k, spec in enumerate(signature):
+            pname, _, default = spec.partition("=")
+            variadic = pname.startswith("*")
+            pname = pname.lstrip("*")
+            if k < len(values):
+                value = values[k]
+                if pname in keywords:
+                    raise self.error(node, f"np.{name}() got argument '{pname}' twice")
+            elif pname in keywords:
+                value = keywords.pop(pname)
+            elif default:
+                value = None if default == "None" else Const(_literal(default))
+            else:
+                raise self.error(node, f"np.{name}() is missing argument '{pname}'")
+            keywords.pop(pname, None)
+            if variadic:
+                if not isinstance(value, PyTuple) or not value.items:
+                    raise self.error(node, f"np.{name}() expects a list of arrays")
+                arrays.extend(self.as_array(v, node) for v in value.items)
+            elif default:
+                params[pname] = self.static_param(node, pname, value)
+            elif pname in ("shape", "newshape", "N"):
+                arrays.append(self.as_static_tuple(value, node) if isinstance(value, PyTuple) else value)
+            else:
+                arrays.append(self.as_array(value, node))
+        if len(values) > len(signature):
+            raise self.error(node, f"np.{name}() got too many positional arguments")
+        if keywords:
+            raise self.error(node, f"np.{name}(): argument '{next(iter(keywords))}' is not supported")
+        return self.finish_call(node, prim, name, arrays, params)
+
+    def finish_call(self, node, prim, name, arrays, params):
+        if prim.name == "norm":
+            ord_ = params.pop("ord", None)
+            if ord_ not in (None, "fro", 2):
+                raise self.error(node, f"np.linalg.norm with ord={ord_!r} is not supported", "the 2-norm and Frobenius norm are")
+            if ord_ == 2 and params.get("axis") is None:
+                raise self.error(node, "np.linalg.norm(x, 2) without axis is the spectral norm, not supported")
+        if prim.name == "clip" and any(isinstance(a, Const) and a.value is None for a in arrays):
+            raise self.error(node, "np.clip with a None bound is not supported", "use np.maximum or np.minimum")
+        if prim.name in ("concatenate", "stack") and not isinstance(params.get("axis"), int):
+            raise self.error(node, f"np.{name} needs an integer axis")
+        if prim.name == "transpose" and params.get("axes") is not None:
+            axes = params["axes"]
+            if not isinstance(axes, tuple) or sorted(axes) != list(range(len(axes))):
+                raise self.error(node, "np.transpose axes must be a permutation such as (1, 0, 2)")
+        for key in ("axis",):
+            axis = params.get(key)
+            ok = axis is None or isinstance(axis, int) or (
+                isinstance(axis, tuple) and all(isinstance(a, int) for a in axis)
+            )
+            if not ok or isinstance(axis, bool):
+                raise self.error(node, "axis must be an integer, a tuple of integers or None")
+        if "keepdims" in params and not isinstance(params["keepdims"], bool):
+            raise self.error(node, "keepdims must be True or False")
+        params = {k: v for k, v in params.items() if not (k == "keepdims" and v is False)}
+        return self.b.op(prim.name, *arrays, **params)
+
+    def static_param(self, node, name, value):
+        if value is None:
+            return None
+        if isinstance(value, PyTuple):
+            items = [self.static_param(node, name, v) for v in value.items]
+            return tuple(items)
+        if isinstance(value, Const):
+            return value.value
+        raise self.error(node, f"'{name}' must be a constant known when the code is generated")
+
+    def as_static_tuple(self, value, node):
+        items = []
+        for v in value.items:
+            if isinstance(v, Const) and isinstance(v.value, int):
+                items.append(v)
+            elif isinstance(v, Var) and v.static:
+                items.append(v)
+            else:
+                raise self.error(node, "shapes must be built from integers and sizes of arrays")
+        if all(isinstance(v, Const) for v in items):
+            return Const(tuple(v.value for v in items))
+        return self.b.op("tuple", *items)
+
+    def as_array(self, value, node):
+        if isinstance(value, PyTuple):
+            raise self.error(node, "a tuple or list is not supported here; expected an array")
+        if isinstance(value, (Module, Helper, tuple)):
+            raise self.error(node, "expected an array or number")
+        return value
+
+    def constant(self, node):
+        if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (bool, int, float))):
+            return Const(node.value)
+        raise self.error(node, "default values must be numbers, booleans or None")
+
+    # ------------------------------------------------------------ errors
+
+    def loc(self, node) -> Loc:
+        line = node.lineno
+        lines = self.src.text.splitlines()
+        text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        return Loc(line, node.col_offset + 1, text)
+
+    def error(self, node, message, hint=""):
+        return SymgradError(
+            [Diagnostic(self.src.path, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message, hint)]
+        )
+
+
+def _literal(text: str):
+    return {"None": None, "False": False, "True": True}.get(text, int(text) if text.lstrip("-").isdigit() else text)
+
+
+def check(src: SourceFile, fn: ast.FunctionDef) -> None:
+    fence = Fence(src)
+    fence.check_function(fn)
+    if fence.problems:
+        raise SymgradError(fence.problems)
+
+
+def translate(src: SourceFile, name: str, inline: bool, shapes=None) -> Function:
+    """The IR of function `name`: helpers inlined (for differentiation) or kept as calls."""
+    builder = Builder()
+    fn = Translator(src, builder, inline, shapes).function(name)
+    if fn.result is None:
+        raise SymgradError([Diagnostic(src.path, fn.loc.line, fn.loc.col, f"function '{name}' returns nothing")])
+    return fn

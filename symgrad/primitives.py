@@ -1,0 +1,667 @@
+"""The one table of primitives: spelling, shape rule and derivative rule, side by side.
+
+Each entry of `PRIMITIVES` says how a primitive is written in NumPy (`printer`),
+what shape it returns (`shape`), how a cotangent flows back to its arguments
+(`vjp`), and, for user-facing ones, which `np.NAME` / method spelling the
+front end accepts and with which signature.  Adding a primitive means adding
+one entry here and one row to `tests/test_rules.py`.
+
+A VJP rule is `rule(b, g, ans, args, params) -> cotangents`, one per arg
+(None where no derivative flows).  `b` is a `Builder`: `b.mul(g, b.op("cos",
+x))` appends `g * np.cos(x)` to the program, simplifying as it goes.  Rules
+return cotangents shaped like the primitive's output; broadcasting is undone
+by the reverse pass (`b.unbroadcast`), so no rule repeats it.
+
+Conventions at non-smooth points (documented in the README, tested):
+relu'(0) = 0 (a tie in np.maximum against a constant goes to the constant),
+|x|'(0) = 0, sign' = 0, ties in np.maximum/np.minimum between two varying
+values and ties in max/min reductions share the gradient equally.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import shapes as sh
+from .ir import Const, Var
+
+# Python operator precedence, higher binds tighter.
+PREC_CMP, PREC_AND, PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_ATOM = 6, 8, 11, 12, 13, 14, 17
+
+
+@dataclass(frozen=True)
+class Printed:
+    """An argument as the emitter sees it: its text, precedence and atom."""
+
+    text: str
+    prec: int
+    atom: object
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    printer: Callable
+    shape: Callable
+    vjp: Callable | None  # None: no derivative flows through (output is static)
+    numpy: str | None = None  # accepted as np.<numpy>(...)
+    signature: tuple = ()  # user-facing parameters; "name=default" ones are static
+    method: str | None = None  # accepted as x.<method>(...)
+    helper: str | None = None  # name of a module-level helper the printed code calls
+
+
+# ---------------------------------------------------------------- printing helpers
+
+
+def wrap(p: Printed, prec: int) -> str:
+    return f"({p.text})" if p.prec < prec else p.text
+
+
+def is_array(atom) -> bool:
+    shape = getattr(atom, "shape", None)
+    return isinstance(atom, Var) and not atom.static and shape is not None and len(shape) > 0
+
+
+def shape_text(p: Printed) -> str:
+    return f"{wrap(p, PREC_ATOM)}.shape" if is_array(p.atom) else f"np.shape({p.text})"
+
+
+def literal(value) -> str:
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if value is Ellipsis:
+        return "..."
+    return repr(value)
+
+
+def kwargs_text(params, names) -> str:
+    parts = []
+    for name in names:
+        if name in params and params[name] is not None and params[name] is not False:
+            parts.append(f"{name}={literal(params[name])}")
+    return "".join(", " + p for p in parts)
+
+
+def call(fn: str, args, params=None, names=()):
+    return f"{fn}({', '.join(a.text for a in args)}{kwargs_text(params or {}, names)})", PREC_ATOM
+
+
+def np_call(fn: str, names=()):
+    return lambda args, params: call(f"np.{fn}", args, params, names)
+
+
+def infix(op: str, prec: int):
+    def printer(args, params):
+        left, right = args
+        lhs = f"({left.text})" if left.prec < prec or (op == "**" and left.prec == prec) else left.text
+        rhs_needs = right.prec < prec or (right.prec == prec and op != "**")
+        rhs = f"({right.text})" if rhs_needs else right.text
+        spaced = op != "**" or not (_simple(left) and _simple(right))
+        return (f"{lhs} {op} {rhs}" if spaced else f"{lhs}{op}{rhs}"), prec
+
+    return printer
+
+
+def _simple(p: Printed) -> bool:
+    """ruff/black hug `**` when both operands are names, numbers or attribute chains."""
+    text = p.text.lstrip("-")
+    return p.prec >= PREC_UNARY and all(c.isalnum() or c in "._" for c in text)
+
+
+def print_neg(args, params):
+    (x,) = args
+    return f"-{wrap(x, PREC_UNARY)}", PREC_UNARY
+
+
+def index_text(template, dyn) -> str:
+    """Render an index template: items are ("int", k) ("slice", a, b, c) ("none",) ("ellipsis",)."""
+    parts = []
+    for item in template:
+        kind = item[0]
+        if kind == "int":
+            parts.append(dyn[item[1]].text)
+        elif kind == "none":
+            parts.append("None")
+        elif kind == "ellipsis":
+            parts.append("...")
+        else:
+            bounds = ["" if k is None else dyn[k].text for k in item[1:]]
+            if not bounds[2]:
+                bounds.pop()
+            # ruff/black put spaces around ':' when a bound is not a plain name or number
+            spaced = any(b and not re.fullmatch(r"-?[\w.]+", b) for b in bounds)
+            parts.append((" : " if spaced else ":").join(bounds).strip())
+    return ", ".join(parts) if parts else "()"
+
+
+def print_getitem(args, params):
+    x, *dyn = args
+    return f"{wrap(x, PREC_ATOM)}[{index_text(params['index'], dyn)}]", PREC_ATOM
+
+
+def print_reduce(fn):
+    def printer(args, params):
+        return call(f"np.{fn}", args, params, ("axis", "keepdims"))
+
+    return printer
+
+
+def print_transpose(args, params):
+    (x,) = args
+    if params.get("axes") is None:
+        return f"{wrap(x, PREC_ATOM)}.T", PREC_ATOM
+    return f"np.transpose({x.text}, {literal(params['axes'])})", PREC_ATOM
+
+
+def print_list_call(fn):
+    def printer(args, params):
+        items = ", ".join(a.text for a in args)
+        return f"np.{fn}([{items}]{kwargs_text(params, ('axis',))})", PREC_ATOM
+
+    return printer
+
+
+def print_tuple(args, params):
+    if len(args) == 1:
+        return f"({args[0].text},)", PREC_ATOM
+    return f"({', '.join(a.text for a in args)})", PREC_ATOM
+
+
+# ---------------------------------------------------------------- shape rules
+
+
+def same(shapes, params):
+    return shapes[0]
+
+
+def broadcast(shapes, params):
+    return sh.broadcast(*shapes)
+
+
+def scalar(shapes, params):
+    return ()
+
+
+def unknown(shapes, params):
+    return None
+
+
+def reduced(shapes, params):
+    return sh.reduce_shape(shapes[0], params.get("axis"), params.get("keepdims", False))
+
+
+def shape_transpose(shapes, params):
+    s = shapes[0]
+    if s is None:
+        return None
+    axes = params.get("axes")
+    return tuple(reversed(s)) if axes is None else tuple(s[a] for a in axes)
+
+
+def shape_getitem(shapes, params):
+    s = shapes[0]
+    template = params["index"]
+    if s is None:
+        return None
+    out, k = [], 0
+    explicit = sum(1 for it in template if it[0] in ("int", "slice"))
+    for item in template:
+        kind = item[0]
+        if kind == "none":
+            out.append(1)
+        elif kind == "int":
+            k += 1
+        elif kind == "ellipsis":
+            n = len(s) - explicit
+            out.extend(s[k : k + n])
+            k += n
+        else:
+            full = all(b is None for b in item[1:])
+            out.append(s[k] if full and k < len(s) else None)
+            k += 1
+    if k > len(s):
+        return None
+    return tuple(out) + tuple(s[k:])
+
+
+def shape_matmul(shapes, params):
+    return sh.matmul_shape(*shapes)
+
+
+def shape_stacked(shapes, params):
+    return None
+
+
+# ---------------------------------------------------------------- derivative rules
+
+
+def expand(b, g, x, params):
+    """Cotangent of a reduction, re-inserted along the reduced axes (broadcastable to x)."""
+    axis, keepdims = params.get("axis"), params.get("keepdims", False)
+    if axis is None or keepdims:
+        return g
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    rank = len(x.shape) if x.shape is not None else None
+    if rank is not None:
+        positions = sorted(a % rank for a in axes)
+        index, k = [], 0
+        for pos in range(rank):
+            if pos in positions:
+                index.append(("none",))
+            else:
+                index.append(("slice", None, None, None))
+                k += 1
+        while index and index[-1] == ("slice", None, None, None):
+            index.pop()
+        return b.op("getitem", g, index=tuple(index))
+    return b.op("expand_dims", g, axis=axis)
+
+
+def count(b, x, params):
+    """Number of elements each output of a reduction over `axis` summarises."""
+    axis = params.get("axis")
+    if axis is None:
+        return b.op("size", x)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    dims = [b.op("getitem", b.op("shape", x), Const(a), index=(("int", 0),)) for a in axes]
+    total = dims[0]
+    for d in dims[1:]:
+        total = b.mul(total, d)
+    return total
+
+
+def spread(b, g, x, params):
+    """Cotangent of sum(x): g copied back over the reduced axes, shaped like x."""
+    gx = expand(b, g, x, params)
+    if params.get("axis") is None and not params.get("keepdims", False):
+        return b.op("full_like", x, gx)
+    return b.op("broadcast_to", gx, x)
+
+
+def vjp_sum(b, g, ans, args, p):
+    return [spread(b, g, args[0], p)]
+
+
+def vjp_mean(b, g, ans, args, p):
+    return [spread(b, b.div(g, count(b, args[0], p)), args[0], p)]
+
+
+def vjp_extremum(b, g, ans, args, p):
+    (x,) = args
+    mask = b.op("eq", x, expand(b, ans, x, p))
+    ties = b.op("sum", mask, axis=p.get("axis"), keepdims=True)
+    return [b.div(b.mul(mask, expand(b, g, x, p)), ties)]
+
+
+def vjp_prod(b, g, ans, args, p):
+    (x,) = args
+    return [b.div(expand(b, b.mul(g, ans), x, p), x)]
+
+
+def centred(b, x, p):
+    return b.sub(x, b.op("mean", x, axis=p.get("axis"), keepdims=True))
+
+
+def vjp_var(b, g, ans, args, p):
+    (x,) = args
+    scale = b.div(b.mul(Const(2.0), expand(b, g, x, p)), count(b, x, p))
+    return [b.mul(scale, centred(b, x, p))]
+
+
+def vjp_std(b, g, ans, args, p):
+    (x,) = args
+    scale = b.div(expand(b, b.div(g, ans), x, p), count(b, x, p))
+    return [b.mul(scale, centred(b, x, p))]
+
+
+def vjp_norm(b, g, ans, args, p):
+    (x,) = args
+    return [b.mul(x, expand(b, b.div(g, ans), x, p))]
+
+
+def vjp_matmul(b, g, ans, args, p):
+    x, y = args
+    rx = len(x.shape) if x.shape is not None else None
+    ry = len(y.shape) if y.shape is not None else None
+    if rx == 2 and ry == 2:
+        return [b.op("matmul", g, b.op("transpose", y)), b.op("matmul", b.op("transpose", x), g)]
+    if rx == 2 and ry == 1:
+        return [b.op("outer", g, y), b.op("matmul", b.op("transpose", x), g)]
+    if rx == 1 and ry == 2:
+        return [b.op("matmul", y, g), b.op("outer", x, g)]
+    if rx == 1 and ry == 1:
+        return [b.mul(g, y), b.mul(g, x)]
+    return [b.op("matmul_grad_left", g, x, y), b.op("matmul_grad_right", g, x, y)]
+
+
+def vjp_outer(b, g, ans, args, p):
+    x, y = args
+    if x.shape is not None and len(x.shape) == 1 and y.shape is not None and len(y.shape) == 1:
+        return [b.op("matmul", g, y), b.op("matmul", x, g)]
+    dx = b.op("matmul", g, b.op("ravel", y))
+    dy = b.op("matmul", b.op("ravel", x), g)
+    return [b.op("reshape_like", dx, x), b.op("reshape_like", dy, y)]
+
+
+def vjp_pow(b, g, ans, args, p):
+    x, y = args
+    dx = b.mul(g, b.mul(y, b.pow(x, b.sub(y, Const(1)))))
+    if isinstance(y, Const):
+        return [dx, None]
+    safe_x = b.op("where", b.op("eq", x, Const(0)), Const(1.0), x)
+    return [dx, b.mul(g, b.mul(ans, b.op("log", safe_x)))]
+
+
+def vjp_extremum2(strict: str):
+    """np.maximum (strict="gt") / np.minimum (strict="lt"): ties share, except against constants."""
+    other = {"gt": "lt", "lt": "gt"}[strict]
+
+    def rule(b, g, ans, args, p):
+        x, y = args
+        if isinstance(y, Const) or getattr(y, "static", False):
+            return [b.mul(g, b.op(strict, x, y)), None]
+        if isinstance(x, Const) or getattr(x, "static", False):
+            return [None, b.mul(g, b.op(other, x, y))]
+        half_tie = b.mul(Const(0.5), b.op("eq", x, y))
+        return [
+            b.mul(g, b.add(b.op(strict, x, y), half_tie)),
+            b.mul(g, b.add(b.op(other, x, y), half_tie)),
+        ]
+
+    return rule
+
+
+def vjp_clip(b, g, ans, args, p):
+    x, lo, hi = args
+    inside = b.op("and_", b.op("ge", x, lo), b.op("le", x, hi))
+    return [b.mul(g, inside), b.mul(g, b.op("lt", x, lo)), b.mul(g, b.op("gt", x, hi))]
+
+
+def vjp_where(b, g, ans, args, p):
+    c, x, y = args
+    return [None, b.op("where", c, g, Const(0.0)), b.op("where", c, Const(0.0), g)]
+
+
+def vjp_getitem(b, g, ans, args, p):
+    x, *dyn = args
+    template = p["index"]
+    if all(item[0] in ("none", "ellipsis") or item == ("slice", None, None, None) for item in template):
+        return [b.op("reshape_like", g, x)] + [None] * len(dyn)
+    return [b.op("scatter", g, x, *dyn, index=template)] + [None] * len(dyn)
+
+
+def vjp_transpose(b, g, ans, args, p):
+    axes = p.get("axes")
+    if axes is None:
+        return [b.op("transpose", g)]
+    inverse = tuple(sorted(range(len(axes)), key=lambda k: axes[k]))
+    return [b.op("transpose", g, axes=inverse)]
+
+
+def vjp_reshape(b, g, ans, args, p):
+    return [b.op("reshape_like", g, args[0]), None]
+
+
+def along(axis, position_index):
+    """Index template selecting `position` along `axis` (negative axes count from the end)."""
+    if axis >= 0:
+        return (("slice", None, None, None),) * axis + (position_index,)
+    return (("ellipsis",), position_index) + (("slice", None, None, None),) * (-axis - 1)
+
+
+def vjp_concatenate(b, g, ans, args, p):
+    axis = p.get("axis", 0)
+    start, cts = Const(0), []
+    for x in args:
+        size = b.op("getitem", b.op("shape", x), Const(axis), index=(("int", 0),))
+        stop = b.add(start, size)
+        lo = None if isinstance(start, Const) and start.value == 0 else 0
+        bounds = [start, stop] if lo is not None else [stop]
+        template = along(axis, ("slice", 0, 1, None) if lo is not None else ("slice", None, 0, None))
+        cts.append(b.op("getitem", g, *bounds, index=template))
+        start = stop
+    return cts
+
+
+def vjp_stack(b, g, ans, args, p):
+    axis = p.get("axis", 0)
+    return [b.op("getitem", g, Const(k), index=along(axis, ("int", 0))) for k in range(len(args))]
+
+
+def vjp_full_like(b, g, ans, args, p):
+    return [None, b.op("sum", g)]
+
+
+def unary(rule):
+    """Lift a one-argument elementwise rule `(b, g, ans, x) -> ct` to the table's signature."""
+    return lambda b, g, ans, args, p: [rule(b, g, ans, args[0])]
+
+
+def linear_add(b, g, ans, args, p):
+    return [g, g]
+
+
+def linear_sub(b, g, ans, args, p):
+    return [g, b.neg(g)]
+
+
+def vjp_mul(b, g, ans, args, p):
+    x, y = args
+    return [b.mul(g, y), b.mul(g, x)]
+
+
+def vjp_div(b, g, ans, args, p):
+    x, y = args
+    return [b.div(g, y), b.neg(b.div(b.mul(g, ans), y))]
+
+
+def vjp_logaddexp(b, g, ans, args, p):
+    x, y = args
+    return [b.mul(g, b.op("exp", b.sub(x, ans))), b.mul(g, b.op("exp", b.sub(y, ans)))]
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _prims(*entries):
+    return {e.name: e for e in entries}
+
+
+def elementwise(name, rule):
+    return Primitive(name, np_call(name), same, unary(rule), numpy=name, signature=("x",))
+
+
+def nondiff(name, printer, shape=unknown, **kw):
+    return Primitive(name, printer, shape, None, **kw)
+
+
+def reduction(name, rule):
+    return Primitive(
+        name,
+        print_reduce(name),
+        reduced,
+        rule,
+        numpy=name,
+        signature=("a", "axis=None", "keepdims=False"),
+        method=name,
+    )
+
+
+def comparison(name, op):
+    return nondiff(name, infix(op, PREC_CMP), broadcast)
+
+
+PRIMITIVES = _prims(
+    # arithmetic (operators)
+    Primitive("add", infix("+", PREC_ADD), broadcast, linear_add),
+    Primitive("sub", infix("-", PREC_ADD), broadcast, linear_sub),
+    Primitive("mul", infix("*", PREC_MUL), broadcast, vjp_mul),
+    Primitive("div", infix("/", PREC_MUL), broadcast, vjp_div),
+    Primitive("pow", infix("**", PREC_POW), broadcast, vjp_pow),
+    Primitive("neg", print_neg, same, unary(lambda b, g, ans, x: b.neg(g))),
+    Primitive("matmul", infix("@", PREC_MUL), shape_matmul, vjp_matmul),
+    # elementwise functions: d/dx, written with the result `ans` where that saves work
+    elementwise("exp", lambda b, g, ans, x: b.mul(g, ans)),
+    elementwise("log", lambda b, g, ans, x: b.div(g, x)),
+    elementwise("log1p", lambda b, g, ans, x: b.div(g, b.add(Const(1), x))),
+    elementwise("expm1", lambda b, g, ans, x: b.mul(g, b.add(ans, Const(1)))),
+    elementwise("sqrt", lambda b, g, ans, x: b.div(g, b.mul(Const(2), ans))),
+    elementwise("square", lambda b, g, ans, x: b.mul(g, b.mul(Const(2), x))),
+    elementwise("abs", lambda b, g, ans, x: b.mul(g, b.op("sign", x))),
+    elementwise("sin", lambda b, g, ans, x: b.mul(g, b.op("cos", x))),
+    elementwise("cos", lambda b, g, ans, x: b.neg(b.mul(g, b.op("sin", x)))),
+    elementwise("tan", lambda b, g, ans, x: b.mul(g, b.add(Const(1), b.pow(ans, Const(2))))),
+    elementwise("tanh", lambda b, g, ans, x: b.mul(g, b.sub(Const(1), b.pow(ans, Const(2))))),
+    elementwise("arctan", lambda b, g, ans, x: b.div(g, b.add(Const(1), b.pow(x, Const(2))))),
+    elementwise("sinh", lambda b, g, ans, x: b.mul(g, b.op("cosh", x))),
+    elementwise("cosh", lambda b, g, ans, x: b.mul(g, b.op("sinh", x))),
+    nondiff("sign", np_call("sign"), same, numpy="sign", signature=("x",)),
+    # binary functions
+    Primitive("maximum", np_call("maximum"), broadcast, vjp_extremum2("gt"), "maximum", ("x1", "x2")),
+    Primitive("minimum", np_call("minimum"), broadcast, vjp_extremum2("lt"), "minimum", ("x1", "x2")),
+    Primitive("power", np_call("power"), broadcast, vjp_pow, "power", ("x1", "x2")),
+    Primitive("logaddexp", np_call("logaddexp"), broadcast, vjp_logaddexp, "logaddexp", ("x1", "x2")),
+    Primitive("dot", np_call("dot"), shape_matmul, vjp_matmul, "dot", ("a", "b"), method="dot"),
+    Primitive("matmul_fn", np_call("matmul"), shape_matmul, vjp_matmul, "matmul", ("x1", "x2")),
+    Primitive("outer", np_call("outer"), unknown, vjp_outer, "outer", ("a", "b")),
+    Primitive("where", np_call("where"), broadcast, vjp_where, "where", ("condition", "x", "y")),
+    Primitive("clip", np_call("clip"), broadcast, vjp_clip, "clip", ("a", "a_min", "a_max")),
+    # reductions
+    reduction("sum", vjp_sum),
+    reduction("mean", vjp_mean),
+    reduction("max", vjp_extremum),
+    reduction("min", vjp_extremum),
+    reduction("prod", vjp_prod),
+    reduction("var", vjp_var),
+    reduction("std", vjp_std),
+    Primitive(
+        "norm",
+        lambda args, params: call("np.linalg.norm", args, params, ("axis", "keepdims")),
+        reduced,
+        vjp_norm,
+        numpy="linalg.norm",
+        signature=("x", "ord=None", "axis=None", "keepdims=False"),
+    ),
+    # structure
+    Primitive(
+        "transpose", print_transpose, shape_transpose, vjp_transpose, "transpose",
+        ("a", "axes=None"), method="transpose",
+    ),
+    Primitive(
+        "reshape",
+        lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.reshape({args[1].text})", PREC_ATOM),
+        unknown, vjp_reshape, "reshape", ("a", "newshape"), method="reshape",
+    ),
+    Primitive("getitem", print_getitem, shape_getitem, vjp_getitem),
+    Primitive(
+        "concatenate", print_list_call("concatenate"), shape_stacked, vjp_concatenate,
+        "concatenate", ("*arrays", "axis=0"),
+    ),
+    Primitive("stack", print_list_call("stack"), shape_stacked, vjp_stack, "stack", ("*arrays", "axis=0")),
+    # constructors: their values carry no derivative (except full_like's fill value)
+    nondiff("ones", np_call("ones"), numpy="ones", signature=("shape",)),
+    nondiff("zeros", np_call("zeros"), numpy="zeros", signature=("shape",)),
+    nondiff("ones_like", np_call("ones_like"), same, numpy="ones_like", signature=("a",)),
+    nondiff("zeros_like", np_call("zeros_like"), same, numpy="zeros_like", signature=("a",)),
+    nondiff("eye", np_call("eye"), numpy="eye", signature=("N",)),
+    Primitive("full_like", np_call("full_like"), same, vjp_full_like, "full_like", ("a", "fill_value")),
+    # comparisons and logic: boolean results, no derivative
+    comparison("gt", ">"),
+    comparison("ge", ">="),
+    comparison("lt", "<"),
+    comparison("le", "<="),
+    comparison("eq", "=="),
+    comparison("ne", "!="),
+    nondiff("and_", infix("&", PREC_AND), broadcast),
+    # static (Python-level) values: shapes, sizes, tuples
+    nondiff("shape", lambda args, params: (shape_text(args[0]), PREC_ATOM)),
+    nondiff("ndim", lambda args, params: (f"np.ndim({args[0].text})", PREC_ATOM)),
+    nondiff("size", lambda args, params: (f"np.size({args[0].text})", PREC_ATOM), scalar),
+    nondiff("tuple", print_tuple),
+    # only emitted by derivative rules
+    nondiff(
+        "broadcast_to",
+        lambda args, params: (f"np.broadcast_to({args[0].text}, {shape_text(args[1])})", PREC_ATOM),
+        lambda shapes, params: shapes[1],
+    ),
+    nondiff("expand_dims", np_call("expand_dims", ("axis",))),
+    nondiff(
+        "reshape_like",
+        lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.reshape({shape_text(args[1])})", PREC_ATOM),
+        lambda shapes, params: shapes[1],
+    ),
+    nondiff("ravel", np_call("ravel")),
+    nondiff("scatter", None, lambda shapes, params: shapes[1]),  # printed as statements by emit
+    nondiff(
+        "unbroadcast",
+        lambda args, params: (f"_unbroadcast({args[0].text}, {shape_text(args[1])})", PREC_ATOM),
+        lambda shapes, params: shapes[1],
+        helper="_unbroadcast",
+    ),
+    nondiff(
+        "matmul_grad_left",
+        lambda args, params: call("_matmul_grad_left", args),
+        lambda shapes, params: shapes[1],
+        helper="_matmul_grad_left",
+    ),
+    nondiff(
+        "matmul_grad_right",
+        lambda args, params: call("_matmul_grad_right", args),
+        lambda shapes, params: shapes[2],
+        helper="_matmul_grad_right",
+    ),
+    nondiff("copy", lambda args, params: (f"np.array({args[0].text})", PREC_ATOM), same),
+    # a call to a helper function of the user's file (primal only; gradients inline helpers)
+    nondiff("call", lambda args, params: call(params["func"], args)),
+    nondiff("unpack", None),  # `N, D = X.shape`: printed as a statement by emit
+)
+
+# Derivative-rule helpers live in the generated module's preamble, emitted only when used.
+HELPERS = {
+    "_unbroadcast": '''
+def _unbroadcast(g, shape):
+    """Sum g over the axes NumPy broadcasting added, so it has `shape`."""
+    if np.shape(g) == shape:
+        return g
+    lead = np.ndim(g) - len(shape)
+    g = np.sum(g, axis=tuple(range(lead)))
+    kept = tuple(k for k, n in enumerate(shape) if n == 1 and np.shape(g)[k] != 1)
+    return np.sum(g, axis=kept, keepdims=True).reshape(shape)
+''',
+    "_matmul_grad_left": '''
+def _matmul_grad_left(g, a, b):
+    """Gradient of a @ b with respect to a, for operands of any rank."""
+    if np.ndim(a) == 0:
+        return np.sum(g * b)
+    if np.ndim(b) == 0:
+        return g * b
+    if np.ndim(b) == 1:
+        return _unbroadcast(g[..., None] * b, np.shape(a))
+    if np.ndim(a) == 1:
+        return _unbroadcast((b @ g[..., None])[..., 0], np.shape(a))
+    return _unbroadcast(g @ np.swapaxes(b, -1, -2), np.shape(a))
+''',
+    "_matmul_grad_right": '''
+def _matmul_grad_right(g, a, b):
+    """Gradient of a @ b with respect to b, for operands of any rank."""
+    if np.ndim(b) == 0:
+        return np.sum(g * a)
+    if np.ndim(a) == 0:
+        return g * a
+    if np.ndim(a) == 1:
+        return _unbroadcast(a[:, None] * g[..., None, :], np.shape(b))
+    if np.ndim(b) == 1:
+        return _unbroadcast(np.sum(a * g[..., None], axis=-2), np.shape(b))
+    return _unbroadcast(np.swapaxes(a, -1, -2) @ g, np.shape(b))
+''',
+}
+HELPER_DEPENDS = {"_matmul_grad_left": ("_unbroadcast",), "_matmul_grad_right": ("_unbroadcast",)}
+
+# The user-facing names the front end accepts, derived from the table.
+NUMPY_FUNCTIONS = {p.numpy: p for p in PRIMITIVES.values() if p.numpy}
+NUMPY_FUNCTIONS["matmul"] = PRIMITIVES["matmul_fn"]
+ARRAY_METHODS = {p.method: p for p in PRIMITIVES.values() if p.method}
+NUMPY_CONSTANTS = {"pi": Const(3.141592653589793), "e": Const(2.718281828459045), "newaxis": Const(None)}
