@@ -75,14 +75,22 @@ def with_dependencies(helpers: set) -> set:
 def select_functions(src, funcs) -> list[str]:
     if not funcs:
         if not src.functions:
-            raise SymgradError([Diagnostic(src.path, 1, 1, "no top-level function to differentiate")])
+            raise SymgradError(
+                [Diagnostic(src.path, 1, 1, "no top-level function to differentiate")]
+            )
         return list(src.functions)
     missing = [f for f in funcs if f not in src.functions]
     if missing:
         available = ", ".join(src.functions) or "none"
         raise SymgradError(
             [
-                Diagnostic(src.path, 1, 1, f"function '{m}' is not defined in this file", f"functions found: {available}")
+                Diagnostic(
+                    src.path,
+                    1,
+                    1,
+                    f"function '{m}' is not defined in this file",
+                    f"functions found: {available}",
+                )
                 for m in missing
             ]
         )
@@ -150,8 +158,13 @@ def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers) -> list[st
         adj = reverse(fn, wrt, "grad")
         out.append(
             emit_adjoint(
-                adj, f"grad_{fn.name}", f"Gradient of {fn.name} with respect to {listing}.",
-                reserved, adj.grads, grads_template, used_helpers,
+                adj,
+                f"grad_{fn.name}",
+                f"Gradient of {fn.name} with respect to {listing}.",
+                reserved,
+                adj.grads,
+                grads_template,
+                used_helpers,
             )
         )
         adj = reverse(fn, wrt, "grad")
@@ -160,15 +173,26 @@ def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers) -> list[st
         inner = grads_template if len(wrt) == 1 else f"({grads_template})"
         out.append(
             emit_adjoint(
-                adj, f"value_and_grad_{fn.name}", f"{fn.name} and its gradient, sharing one forward pass.",
-                reserved, [adj.value, *adj.grads], "{}, " + inner, used_helpers,
+                adj,
+                f"value_and_grad_{fn.name}",
+                f"{fn.name} and its gradient, sharing one forward pass.",
+                reserved,
+                [adj.value, *adj.grads],
+                "{}, " + inner,
+                used_helpers,
             )
         )
     adj = reverse(fn, wrt, "vjp")
     out.append(
         emit_adjoint(
-            adj, f"vjp_{fn.name}", f"Cotangent g of {fn.name}'s output -> cotangents of {listing}.",
-            reserved, adj.grads, grads_template, used_helpers, extra=[adj.seed],
+            adj,
+            f"vjp_{fn.name}",
+            f"Cotangent g of {fn.name}'s output -> cotangents of {listing}.",
+            reserved,
+            adj.grads,
+            grads_template,
+            used_helpers,
+            extra=[adj.seed],
         )
     )
     return out

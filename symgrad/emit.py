@@ -173,7 +173,9 @@ class FunctionEmitter:
             g, x, *dyn = [self.printed(a) for a in e.args]
             name = self.namer.name(e.out, self.last_use, index)
             self.write(f"{indent}{name} = np.zeros_like({x.text})", e, index, indent)
-            self.write(f"{indent}{name}[{index_text(e.params['index'], dyn)}] = {g.text}", e, index, indent)
+            self.write(
+                f"{indent}{name}[{index_text(e.params['index'], dyn)}] = {g.text}", e, index, indent
+            )
             return
         if e.out in self.inline_set:
             self.inline[e.out] = e
@@ -196,7 +198,11 @@ class FunctionEmitter:
     def rebuild(self, line, e, indent):
         if e.prim in ("unpack", "scatter"):
             return line
-        return f"{indent}{self.namer.names[e.out]} = {self.render(e).text}" if e.out in self.namer.names else line
+        return (
+            f"{indent}{self.namer.names[e.out]} = {self.render(e).text}"
+            if e.out in self.namer.names
+            else line
+        )
 
     def statement_named(self, e: Eqn, index: int, indent: str):
         rhs = self.render(e).text

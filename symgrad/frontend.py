@@ -200,7 +200,9 @@ def parameter_shapes(src: SourceFile, fn: ast.FunctionDef) -> dict:
     """Static shapes from annotations ('N,D', float) and numeric defaults."""
     result = {}
     params = fn.args.args
-    defaults = dict(zip([p.arg for p in params][len(params) - len(fn.args.defaults) :], fn.args.defaults))
+    defaults = dict(
+        zip([p.arg for p in params][len(params) - len(fn.args.defaults) :], fn.args.defaults)
+    )
     for p in params:
         ann = p.annotation
         shape = None
@@ -249,7 +251,9 @@ class Translator:
         defaults = {}
         n_def = len(node.args.defaults)
         for var, default in zip(params[len(params) - n_def :], node.args.defaults):
-            defaults[var] = Const(_number_value(default)) if _is_number(default) else self.constant(default)
+            defaults[var] = (
+                Const(_number_value(default)) if _is_number(default) else self.constant(default)
+            )
         result = self.body(node, params)
         doc = ast.get_docstring(node) or ""
         locs = {v: self.loc(a) for v, a in zip(params, node.args.args)}
@@ -290,7 +294,9 @@ class Translator:
             names = target.elts
             if isinstance(value, PyTuple):
                 if len(value.items) != len(names):
-                    raise self.error(target, f"cannot unpack {len(value.items)} values into {len(names)} names")
+                    raise self.error(
+                        target, f"cannot unpack {len(value.items)} values into {len(names)} names"
+                    )
                 for t, v in zip(names, value.items):
                     self.bind(t, v, env, stmt)
                 return
@@ -304,7 +310,8 @@ class Translator:
                     env[t.id] = o
                 return
             items = [
-                self.b.op("getitem", value, Const(k), index=(("int", 0),)) for k in range(len(names))
+                self.b.op("getitem", value, Const(k), index=(("int", 0),))
+                for k in range(len(names))
             ]
             for t, v in zip(names, items):
                 self.bind(t, v, env, stmt)
@@ -326,7 +333,9 @@ class Translator:
     def array_value(self, node, env):
         value = self.expr(node, env)
         if isinstance(value, PyTuple):
-            raise self.error(node, "a tuple or list is not supported here; expected an array or number")
+            raise self.error(
+                node, "a tuple or list is not supported here; expected an array or number"
+            )
         if isinstance(value, (Module, Helper)):
             raise self.error(node, "expected an array or number, not a module or function")
         return value
@@ -361,7 +370,9 @@ class Translator:
         if name in ("abs", "len"):
             return Helper("builtin:" + name)
         if name == "np" or name == "numpy":
-            raise self.error(node, f"'{name}' is used but numpy is not imported", "add `import numpy as np`")
+            raise self.error(
+                node, f"'{name}' is used but numpy is not imported", "add `import numpy as np`"
+            )
         raise self.error(node, f"name '{name}' is not defined in this function")
 
     def expr_Tuple(self, node, env):
@@ -379,7 +390,9 @@ class Translator:
     def expr_BinOp(self, node, env):
         prim = BINOPS.get(type(node.op))
         if prim is None:
-            raise self.error(node, f"operator `{OPERATOR_NAMES.get(type(node.op), '?')}` is not supported")
+            raise self.error(
+                node, f"operator `{OPERATOR_NAMES.get(type(node.op), '?')}` is not supported"
+            )
         left = self.array_value(node.left, env)
         right = self.array_value(node.right, env)
         for side, value in ((node.left, left), (node.right, right)):
@@ -391,11 +404,15 @@ class Translator:
 
     def expr_Compare(self, node, env):
         if len(node.ops) != 1:
-            raise self.error(node, "chained comparisons are not supported", "use `(a < b) & (b < c)`")
+            raise self.error(
+                node, "chained comparisons are not supported", "use `(a < b) & (b < c)`"
+            )
         prim = CMPOPS.get(type(node.ops[0]))
         if prim is None:
             raise self.error(node, f"comparison {type(node.ops[0]).__name__} is not supported")
-        return self.b.op(prim, self.array_value(node.left, env), self.array_value(node.comparators[0], env))
+        return self.b.op(
+            prim, self.array_value(node.left, env), self.array_value(node.comparators[0], env)
+        )
 
     def expr_Attribute(self, node, env):
         base = self.expr(node.value, env)
@@ -474,7 +491,11 @@ class Translator:
 
     def static_int(self, node, env, value=None):
         value = self.expr(node, env) if value is None else value
-        if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        if (
+            isinstance(value, Const)
+            and isinstance(value.value, int)
+            and not isinstance(value.value, bool)
+        ):
             return value
         if isinstance(value, Var) and value.static and value.shape == ():
             return value
@@ -495,7 +516,9 @@ class Translator:
             return self.call_method(node, name, base, env)
         if isinstance(func, Module) and func.dotted in NUMPY_FUNCTIONS:
             return self.call_numpy(node, NUMPY_FUNCTIONS[func.dotted], func.dotted, env, [])
-        raise self.error(node, "only numpy functions, array methods and this file's functions can be called")
+        raise self.error(
+            node, "only numpy functions, array methods and this file's functions can be called"
+        )
 
     def call_helper(self, node, helper, env):
         if node.keywords:
@@ -513,9 +536,13 @@ class Translator:
         params = fn.args.args
         n_def = len(fn.args.defaults)
         if not (len(params) - n_def <= len(args) <= len(params)):
-            raise self.error(node, f"{helper.name}() takes {len(params)} arguments, got {len(args)}")
+            raise self.error(
+                node, f"{helper.name}() takes {len(params)} arguments, got {len(args)}"
+            )
         for default in fn.args.defaults[len(args) - (len(params) - n_def) :]:
-            args.append(Const(_number_value(default)) if _is_number(default) else self.constant(default))
+            args.append(
+                Const(_number_value(default)) if _is_number(default) else self.constant(default)
+            )
         if not self.inline:
             check(self.src, fn)
             return self.b.op("call", *args, func=helper.name)
@@ -577,24 +604,36 @@ class Translator:
             elif default:
                 params[pname] = self.static_param(node, pname, value)
             elif pname in ("shape", "newshape", "N"):
-                arrays.append(self.as_static_tuple(value, node) if isinstance(value, PyTuple) else value)
+                arrays.append(
+                    self.as_static_tuple(value, node) if isinstance(value, PyTuple) else value
+                )
             else:
                 arrays.append(self.as_array(value, node))
         if len(values) > len(signature):
             raise self.error(node, f"np.{name}() got too many positional arguments")
         if keywords:
-            raise self.error(node, f"np.{name}(): argument '{next(iter(keywords))}' is not supported")
+            raise self.error(
+                node, f"np.{name}(): argument '{next(iter(keywords))}' is not supported"
+            )
         return self.finish_call(node, prim, name, arrays, params)
 
     def finish_call(self, node, prim, name, arrays, params):
         if prim.name == "norm":
             ord_ = params.pop("ord", None)
             if ord_ not in (None, "fro", 2):
-                raise self.error(node, f"np.linalg.norm with ord={ord_!r} is not supported", "the 2-norm and Frobenius norm are")
+                raise self.error(
+                    node,
+                    f"np.linalg.norm with ord={ord_!r} is not supported",
+                    "the 2-norm and Frobenius norm are",
+                )
             if ord_ == 2 and params.get("axis") is None:
-                raise self.error(node, "np.linalg.norm(x, 2) without axis is the spectral norm, not supported")
+                raise self.error(
+                    node, "np.linalg.norm(x, 2) without axis is the spectral norm, not supported"
+                )
         if prim.name == "clip" and any(isinstance(a, Const) and a.value is None for a in arrays):
-            raise self.error(node, "np.clip with a None bound is not supported", "use np.maximum or np.minimum")
+            raise self.error(
+                node, "np.clip with a None bound is not supported", "use np.maximum or np.minimum"
+            )
         if prim.name in ("concatenate", "stack") and not isinstance(params.get("axis"), int):
             raise self.error(node, f"np.{name} needs an integer axis")
         if prim.name == "transpose" and params.get("axes") is not None:
@@ -603,8 +642,10 @@ class Translator:
                 raise self.error(node, "np.transpose axes must be a permutation such as (1, 0, 2)")
         for key in ("axis",):
             axis = params.get(key)
-            ok = axis is None or isinstance(axis, int) or (
-                isinstance(axis, tuple) and all(isinstance(a, int) for a in axis)
+            ok = (
+                axis is None
+                or isinstance(axis, int)
+                or (isinstance(axis, tuple) and all(isinstance(a, int) for a in axis))
             )
             if not ok or isinstance(axis, bool):
                 raise self.error(node, "axis must be an integer, a tuple of integers or None")
@@ -644,7 +685,9 @@ class Translator:
         return value
 
     def constant(self, node):
-        if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (bool, int, float))):
+        if isinstance(node, ast.Constant) and (
+            node.value is None or isinstance(node.value, (bool, int, float))
+        ):
             return Const(node.value)
         raise self.error(node, "default values must be numbers, booleans or None")
 
@@ -658,12 +701,22 @@ class Translator:
 
     def error(self, node, message, hint=""):
         return SymgradError(
-            [Diagnostic(self.src.path, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message, hint)]
+            [
+                Diagnostic(
+                    self.src.path,
+                    getattr(node, "lineno", 1),
+                    getattr(node, "col_offset", 0) + 1,
+                    message,
+                    hint,
+                )
+            ]
         )
 
 
 def _literal(text: str):
-    return {"None": None, "False": False, "True": True}.get(text, int(text) if text.lstrip("-").isdigit() else text)
+    return {"None": None, "False": False, "True": True}.get(
+        text, int(text) if text.lstrip("-").isdigit() else text
+    )
 
 
 def check(src: SourceFile, fn: ast.FunctionDef) -> None:
@@ -678,5 +731,7 @@ def translate(src: SourceFile, name: str, inline: bool, shapes=None) -> Function
     builder = Builder()
     fn = Translator(src, builder, inline, shapes).function(name)
     if fn.result is None:
-        raise SymgradError([Diagnostic(src.path, fn.loc.line, fn.loc.col, f"function '{name}' returns nothing")])
+        raise SymgradError(
+            [Diagnostic(src.path, fn.loc.line, fn.loc.col, f"function '{name}' returns nothing")]
+        )
     return fn

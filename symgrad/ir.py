@@ -16,10 +16,9 @@ tuples, booleans) that are never differentiated.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
-Dim = Union[int, str, None]
-Shape = Union[tuple, None]
+Dim = int | str | None
+Shape = tuple | None
 
 
 @dataclass(eq=False)
@@ -47,7 +46,7 @@ class Const:
         return not isinstance(self.value, float)
 
 
-Atom = Union[Var, Const]
+Atom = Var | Const
 
 
 @dataclass(frozen=True)

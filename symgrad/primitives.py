@@ -96,7 +96,11 @@ def np_call(fn: str, names=()):
 def infix(op: str, prec: int):
     def printer(args, params):
         left, right = args
-        lhs = f"({left.text})" if left.prec < prec or (op == "**" and left.prec == prec) else left.text
+        lhs = (
+            f"({left.text})"
+            if left.prec < prec or (op == "**" and left.prec == prec)
+            else left.text
+        )
         rhs_needs = right.prec < prec or (right.prec == prec and op != "**")
         rhs = f"({right.text})" if rhs_needs else right.text
         spaced = op != "**" or not (_simple(left) and _simple(right))
@@ -388,7 +392,9 @@ def vjp_where(b, g, ans, args, p):
 def vjp_getitem(b, g, ans, args, p):
     x, *dyn = args
     template = p["index"]
-    if all(item[0] in ("none", "ellipsis") or item == ("slice", None, None, None) for item in template):
+    if all(
+        item[0] in ("none", "ellipsis") or item == ("slice", None, None, None) for item in template
+    ):
         return [b.op("reshape_like", g, x)] + [None] * len(dyn)
     return [b.op("scatter", g, x, *dyn, index=template)] + [None] * len(dyn)
 
@@ -420,7 +426,9 @@ def vjp_concatenate(b, g, ans, args, p):
         stop = b.add(start, size)
         lo = None if isinstance(start, Const) and start.value == 0 else 0
         bounds = [start, stop] if lo is not None else [stop]
-        template = along(axis, ("slice", 0, 1, None) if lo is not None else ("slice", None, 0, None))
+        template = along(
+            axis, ("slice", 0, 1, None) if lo is not None else ("slice", None, 0, None)
+        )
         cts.append(b.op("getitem", g, *bounds, index=template))
         start = stop
     return cts
@@ -520,10 +528,16 @@ PRIMITIVES = _prims(
     elementwise("cosh", lambda b, g, ans, x: b.mul(g, b.op("sinh", x))),
     nondiff("sign", np_call("sign"), same, numpy="sign", signature=("x",)),
     # binary functions
-    Primitive("maximum", np_call("maximum"), broadcast, vjp_extremum2("gt"), "maximum", ("x1", "x2")),
-    Primitive("minimum", np_call("minimum"), broadcast, vjp_extremum2("lt"), "minimum", ("x1", "x2")),
+    Primitive(
+        "maximum", np_call("maximum"), broadcast, vjp_extremum2("gt"), "maximum", ("x1", "x2")
+    ),
+    Primitive(
+        "minimum", np_call("minimum"), broadcast, vjp_extremum2("lt"), "minimum", ("x1", "x2")
+    ),
     Primitive("power", np_call("power"), broadcast, vjp_pow, "power", ("x1", "x2")),
-    Primitive("logaddexp", np_call("logaddexp"), broadcast, vjp_logaddexp, "logaddexp", ("x1", "x2")),
+    Primitive(
+        "logaddexp", np_call("logaddexp"), broadcast, vjp_logaddexp, "logaddexp", ("x1", "x2")
+    ),
     Primitive("dot", np_call("dot"), shape_matmul, vjp_matmul, "dot", ("a", "b"), method="dot"),
     Primitive("matmul_fn", np_call("matmul"), shape_matmul, vjp_matmul, "matmul", ("x1", "x2")),
     Primitive("outer", np_call("outer"), unknown, vjp_outer, "outer", ("a", "b")),
@@ -547,27 +561,44 @@ PRIMITIVES = _prims(
     ),
     # structure
     Primitive(
-        "transpose", print_transpose, shape_transpose, vjp_transpose, "transpose",
-        ("a", "axes=None"), method="transpose",
+        "transpose",
+        print_transpose,
+        shape_transpose,
+        vjp_transpose,
+        "transpose",
+        ("a", "axes=None"),
+        method="transpose",
     ),
     Primitive(
         "reshape",
         lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.reshape({args[1].text})", PREC_ATOM),
-        unknown, vjp_reshape, "reshape", ("a", "newshape"), method="reshape",
+        unknown,
+        vjp_reshape,
+        "reshape",
+        ("a", "newshape"),
+        method="reshape",
     ),
     Primitive("getitem", print_getitem, shape_getitem, vjp_getitem),
     Primitive(
-        "concatenate", print_list_call("concatenate"), shape_stacked, vjp_concatenate,
-        "concatenate", ("*arrays", "axis=0"),
+        "concatenate",
+        print_list_call("concatenate"),
+        shape_stacked,
+        vjp_concatenate,
+        "concatenate",
+        ("*arrays", "axis=0"),
     ),
-    Primitive("stack", print_list_call("stack"), shape_stacked, vjp_stack, "stack", ("*arrays", "axis=0")),
+    Primitive(
+        "stack", print_list_call("stack"), shape_stacked, vjp_stack, "stack", ("*arrays", "axis=0")
+    ),
     # constructors: their values carry no derivative (except full_like's fill value)
     nondiff("ones", np_call("ones"), numpy="ones", signature=("shape",)),
     nondiff("zeros", np_call("zeros"), numpy="zeros", signature=("shape",)),
     nondiff("ones_like", np_call("ones_like"), same, numpy="ones_like", signature=("a",)),
     nondiff("zeros_like", np_call("zeros_like"), same, numpy="zeros_like", signature=("a",)),
     nondiff("eye", np_call("eye"), numpy="eye", signature=("N",)),
-    Primitive("full_like", np_call("full_like"), same, vjp_full_like, "full_like", ("a", "fill_value")),
+    Primitive(
+        "full_like", np_call("full_like"), same, vjp_full_like, "full_like", ("a", "fill_value")
+    ),
     # comparisons and logic: boolean results, no derivative
     comparison("gt", ">"),
     comparison("ge", ">="),
@@ -590,7 +621,10 @@ PRIMITIVES = _prims(
     nondiff("expand_dims", np_call("expand_dims", ("axis",))),
     nondiff(
         "reshape_like",
-        lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.reshape({shape_text(args[1])})", PREC_ATOM),
+        lambda args, params: (
+            f"{wrap(args[0], PREC_ATOM)}.reshape({shape_text(args[1])})",
+            PREC_ATOM,
+        ),
         lambda shapes, params: shapes[1],
     ),
     nondiff("ravel", np_call("ravel")),
@@ -664,4 +698,8 @@ HELPER_DEPENDS = {"_matmul_grad_left": ("_unbroadcast",), "_matmul_grad_right": 
 NUMPY_FUNCTIONS = {p.numpy: p for p in PRIMITIVES.values() if p.numpy}
 NUMPY_FUNCTIONS["matmul"] = PRIMITIVES["matmul_fn"]
 ARRAY_METHODS = {p.method: p for p in PRIMITIVES.values() if p.method}
-NUMPY_CONSTANTS = {"pi": Const(3.141592653589793), "e": Const(2.718281828459045), "newaxis": Const(None)}
+NUMPY_CONSTANTS = {
+    "pi": Const(3.141592653589793),
+    "e": Const(2.718281828459045),
+    "newaxis": Const(None),
+}

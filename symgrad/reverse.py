@@ -100,7 +100,9 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
         rule = PRIMITIVES[e.prim].vjp
         cts = rule(b, g, out, e.args, e.params)
         if len(cts) != len(e.args):
-            raise InternalError(f"rule for {e.prim} returned {len(cts)} cotangents for {len(e.args)} args")
+            raise InternalError(
+                f"rule for {e.prim} returned {len(cts)} cotangents for {len(e.args)} args"
+            )
         for arg, ct in zip(e.args, cts):
             if ct is None or not (isinstance(arg, Var) and arg in active):
                 continue
@@ -123,7 +125,17 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
 
 
 BROADCASTING = {
-    "add", "sub", "mul", "div", "pow", "power", "maximum", "minimum", "logaddexp", "where", "clip",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "power",
+    "maximum",
+    "minimum",
+    "logaddexp",
+    "where",
+    "clip",
 }
 
 
