@@ -53,6 +53,8 @@ class Builder:
             return self._memo[key]
         entry = PRIMITIVES[prim]
         shape = entry.shape([getattr(a, "shape", None) for a in args], params)
+        if shape is None:
+            shape = sh.Opaque(hint or prim)
         static = entry.vjp is None or all(isinstance(a, Const) or a.static for a in args)
         out = Var(hint=hint, shape=shape, static=static)
         eqn = Eqn((out,), prim, args, dict(params), self.loc)

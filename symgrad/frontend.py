@@ -225,7 +225,7 @@ def parameter_shapes(src: SourceFile, fn: ast.FunctionDef) -> dict:
             shape = ()
         elif p.arg in defaults and _is_number(defaults[p.arg]):
             shape = ()
-        result[p.arg] = shape
+        result[p.arg] = sh.Opaque(p.arg) if shape is None else shape
     return result
 
 
@@ -324,7 +324,7 @@ class Translator:
         if eqn is None or eqn.prim != "shape":
             return
         array = eqn.args[0]
-        if isinstance(array, Var) and array.shape is None:
+        if isinstance(array, Var) and sh.known(array.shape) is None:
             self.symbols += 1
             array.shape = tuple(f"{n}#{self.symbols}" for n in names)
 

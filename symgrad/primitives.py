@@ -60,7 +60,7 @@ def wrap(p: Printed, prec: int) -> str:
 
 
 def is_array(atom) -> bool:
-    shape = getattr(atom, "shape", None)
+    shape = sh.known(getattr(atom, "shape", None))
     return isinstance(atom, Var) and not atom.static and shape is not None and len(shape) > 0
 
 
@@ -198,7 +198,7 @@ def reduced(shapes, params):
 
 
 def shape_transpose(shapes, params):
-    s = shapes[0]
+    s = sh.known(shapes[0])
     if s is None:
         return None
     axes = params.get("axes")
@@ -206,7 +206,7 @@ def shape_transpose(shapes, params):
 
 
 def shape_getitem(shapes, params):
-    s = shapes[0]
+    s = sh.known(shapes[0])
     template = params["index"]
     if s is None:
         return None
@@ -248,7 +248,7 @@ def expand(b, g, x, params):
     if axis is None or keepdims:
         return g
     axes = axis if isinstance(axis, tuple) else (axis,)
-    rank = len(x.shape) if x.shape is not None else None
+    rank = sh.rank(x)
     if rank is not None:
         positions = sorted(a % rank for a in axes)
         index, k = [], 0
@@ -328,8 +328,7 @@ def vjp_norm(b, g, ans, args, p):
 
 def vjp_matmul(b, g, ans, args, p):
     x, y = args
-    rx = len(x.shape) if x.shape is not None else None
-    ry = len(y.shape) if y.shape is not None else None
+    rx, ry = sh.rank(x), sh.rank(y)
     if rx == 2 and ry == 2:
         return [b.op("matmul", g, b.op("transpose", y)), b.op("matmul", b.op("transpose", x), g)]
     if rx == 2 and ry == 1:
@@ -343,7 +342,7 @@ def vjp_matmul(b, g, ans, args, p):
 
 def vjp_outer(b, g, ans, args, p):
     x, y = args
-    if x.shape is not None and len(x.shape) == 1 and y.shape is not None and len(y.shape) == 1:
+    if sh.rank(x) == 1 and sh.rank(y) == 1:
         return [b.op("matmul", g, y), b.op("matmul", x, g)]
     dx = b.op("matmul", g, b.op("ravel", y))
     dy = b.op("matmul", b.op("ravel", x), g)

@@ -10,12 +10,40 @@ emitted in a shape-generic form.
 from __future__ import annotations
 
 
+class Opaque:
+    """The shape of a value whose rank is unknown, but which other values can share.
+
+    `np.exp(x)` has x's shape, and `x * 2.0` too, even when nothing is known
+    about x: sharing one `Opaque` proves such shapes equal, so no
+    unbroadcasting is emitted between them.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"shape({self.name})"
+
+
+def known(shape):
+    """The shape as a tuple, or None when its rank is unknown."""
+    return shape if isinstance(shape, tuple) else None
+
+
+def rank(atom):
+    """The static rank of a Var or Const, or None when unknown."""
+    shape = known(getattr(atom, "shape", None))
+    return None if shape is None else len(shape)
+
+
 def same_dim(a, b) -> bool:
     return a is not None and a == b
 
 
 def same_shape(a, b) -> bool:
     """True only when the two shapes are provably equal."""
+    if isinstance(a, Opaque) or isinstance(b, Opaque):
+        return a is b
     if a is None or b is None or len(a) != len(b):
         return False
     return all(same_dim(x, y) for x, y in zip(a, b))
@@ -23,7 +51,12 @@ def same_shape(a, b) -> bool:
 
 def broadcast(*shapes):
     """The broadcast shape, with unknown dims where it depends on run-time sizes."""
-    if any(s is None for s in shapes):
+    shapes = [s for s in shapes if s != ()]
+    if not shapes:
+        return ()
+    if all(s is shapes[0] for s in shapes) and isinstance(shapes[0], Opaque):
+        return shapes[0]
+    if any(not isinstance(s, tuple) for s in shapes):
         return None
     rank = max((len(s) for s in shapes), default=0)
     out = []
@@ -45,6 +78,7 @@ def reduction_plan(source, target):
     Returns (leading, kept): the leading axes to sum away and the axes (of the
     source rank) to sum with keepdims, or None when it depends on run-time sizes.
     """
+    source, target = known(source), known(target)
     if source is None or target is None or len(source) > len(target):
         return None
     lead = len(target) - len(source)
@@ -61,6 +95,9 @@ def reduction_plan(source, target):
 
 
 def reduce_shape(shape, axis, keepdims):
+    if axis is None and not keepdims:
+        return ()
+    shape = known(shape)
     if shape is None:
         return None
     rank = len(shape)
@@ -74,6 +111,7 @@ def reduce_shape(shape, axis, keepdims):
 
 
 def matmul_shape(a, b):
+    a, b = known(a), known(b)
     if a is None or b is None or len(a) == 0 or len(b) == 0:
         return None
     if len(a) == 1 and len(b) == 1:

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_close, load_module, numeric_grad, numeric_vjp
 
 from symgrad import generate
-from tests.helpers import assert_close, load_module, numeric_grad, numeric_vjp
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 # Distinct sizes, so that a transposed or mis-broadcast gradient cannot hide.
-N, D, M, C, H = 6, 3, 4, 5, 2
+N, D, M, C, H = 6, 3, 4, 5, 7
 SEEDS = (0, 1, 2)
 
 FD_RTOL = 1e-5  # generated gradient vs. central finite differences
@@ -89,7 +89,7 @@ def _args_residual_block(rng):
     return {
         "X": rng.normal(size=(D, N)),
         "W1": rng.normal(size=(H, D)),
-        "b1": rng.normal(size=H),
+        "b1": rng.uniform(0.0, 1.0, size=H),  # most units active
         "W2": rng.normal(size=(D, H)),
         "T": rng.normal(size=(D, N)),
     }
@@ -154,9 +154,7 @@ def original_module(name: str):
 def param_names(name: str) -> list[str]:
     ex = EXAMPLES[name]
     tree = ast.parse(example_source(name, "annotated"))
-    (fn,) = [
-        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ex.func
-    ]
+    (fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ex.func]
     return [a.arg for a in fn.args.args]
 
 
@@ -185,9 +183,7 @@ def make_args(name: str, seed: int) -> list:
 def as_tuple(grads, wrt: list[str]) -> tuple:
     """Check the contract's packing (bare array for one parameter, else a tuple)."""
     if len(wrt) == 1:
-        assert not isinstance(grads, (tuple, list)), (
-            f"expected a bare array, got {grads!r}"
-        )
+        assert not isinstance(grads, (tuple, list)), f"expected a bare array, got {grads!r}"
         return (grads,)
     assert isinstance(grads, tuple), f"expected a tuple, got {type(grads)}"
     assert len(grads) == len(wrt), f"{len(grads)} gradients for wrt={wrt}"
@@ -211,9 +207,7 @@ CASES = [
 ]
 
 SEEDED_CASES = [
-    pytest.param(*case.values, seed, id=f"{case.id}-seed{seed}")
-    for case in CASES
-    for seed in SEEDS
+    pytest.param(*case.values, seed, id=f"{case.id}-seed{seed}") for case in CASES for seed in SEEDS
 ]
 
 
@@ -390,9 +384,7 @@ def test_mlp_matches_lecture_gradient(variant, seed):
     mod = generated_module("mlp", variant, ("W", "V"))
     X, Y, W, V = make_args("mlp", seed)
     dW, dV = mod.grad_cost(X, Y, W, V)
-    for label, got, want in zip(
-        ("dW", "dV"), (dW, dV), lecture_gradients(X, Y, W, V), strict=True
-    ):
+    for label, got, want in zip(("dW", "dV"), (dW, dV), lecture_gradients(X, Y, W, V), strict=True):
         assert np.shape(got) == np.shape(want), label
         error = np.linalg.norm(got - want) / np.linalg.norm(want)
         assert error <= 1e-10, f"{label}: relative error {error:.3g}"
