@@ -204,7 +204,9 @@ def emit_adjoint(adj, name, doc, reserved, outputs, template, used_helpers, extr
     forward_ids = {id(e) for e in adj.eqns[: adj.n_forward]}
     boundary = next((i for i, e in enumerate(eqns) if id(e) not in forward_ids), len(eqns))
     params = list(adj.params) + list(extra)
-    em = FunctionEmitter(reserved, params, adj.defaults, eqns, outputs, boundary)
+    # vjp_f(a, b, ..., g): g follows every parameter, so defaults cannot be kept
+    defaults = {} if extra else adj.defaults
+    em = FunctionEmitter(reserved, params, defaults, eqns, outputs, boundary)
     lines = em.emit(name, doc, template)
     used_helpers.update(em.helpers)
     return "\n".join(lines)

@@ -103,6 +103,7 @@ class SourceFile:
     numpy_aliases: set = field(default_factory=set)
     functions: dict = field(default_factory=dict)  # name -> ast.FunctionDef
     constants: dict = field(default_factory=dict)  # name -> Const
+    other_imports: dict = field(default_factory=dict)  # name -> what it imports
 
 
 def parse(text: str, path: str) -> SourceFile:
@@ -120,6 +121,11 @@ def parse(text: str, path: str) -> SourceFile:
             for alias in node.names:
                 if alias.name == "numpy":
                     src.numpy_aliases.add(alias.asname or "numpy")
+                else:
+                    src.other_imports[alias.asname or alias.name.split(".")[0]] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                src.other_imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         elif isinstance(node, ast.FunctionDef):
             src.functions[node.name] = node
         elif isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -369,6 +375,14 @@ class Translator:
             return Helper(name)
         if name in ("abs", "len"):
             return Helper("builtin:" + name)
+        if name in self.src.other_imports:
+            what = self.src.other_imports[name]
+            hint = "import numpy as np and call np." + what.split(".")[-1]
+            if not what.startswith("numpy."):
+                hint = "differentiated functions can use numpy (as np) and this file's functions"
+            raise self.error(
+                node, f"'{name}' ({what}) cannot be used in a differentiated function", hint
+            )
         if name == "np" or name == "numpy":
             raise self.error(
                 node, f"'{name}' is used but numpy is not imported", "add `import numpy as np`"

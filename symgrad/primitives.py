@@ -250,7 +250,9 @@ def expand(b, g, x, params):
     axes = axis if isinstance(axis, tuple) else (axis,)
     rank = sh.rank(x)
     if rank is not None:
-        positions = sorted(a % rank for a in axes)
+        positions = sorted({a % rank for a in axes} if rank else ())
+        if len(positions) == rank:
+            return g  # every axis was reduced: g is a scalar and broadcasts as it is
         index, k = [], 0
         for pos in range(rank):
             if pos in positions:
@@ -647,6 +649,12 @@ PRIMITIVES = _prims(
         helper="_matmul_grad_right",
     ),
     nondiff("copy", lambda args, params: (f"np.array({args[0].text})", PREC_ATOM), same),
+    nondiff(
+        "grad_seed",
+        lambda args, params: call("_grad_seed", args),
+        scalar,
+        helper="_grad_seed",
+    ),
     # a call to a helper function of the user's file (primal only; gradients inline helpers)
     nondiff("call", lambda args, params: call(params["func"], args)),
     nondiff("unpack", None),  # `N, D = X.shape`: printed as a statement by emit
@@ -667,6 +675,8 @@ def _unbroadcast(g, shape):
     "_matmul_grad_left": '''
 def _matmul_grad_left(g, a, b):
     """Gradient of a @ b with respect to a, for operands of any rank."""
+    if np.ndim(a) == 1 and np.ndim(b) == 1:
+        return g * b
     if np.ndim(a) == 0:
         return np.sum(g * b)
     if np.ndim(b) == 0:
@@ -680,6 +690,8 @@ def _matmul_grad_left(g, a, b):
     "_matmul_grad_right": '''
 def _matmul_grad_right(g, a, b):
     """Gradient of a @ b with respect to b, for operands of any rank."""
+    if np.ndim(a) == 1 and np.ndim(b) == 1:
+        return g * a
     if np.ndim(b) == 0:
         return np.sum(g * a)
     if np.ndim(a) == 0:
@@ -691,6 +703,13 @@ def _matmul_grad_right(g, a, b):
     return _unbroadcast(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 ''',
 }
+HELPERS["_grad_seed"] = '''
+def _grad_seed(value):
+    """The cotangent 1.0 of a scalar result; grad_ and value_and_grad_ need one."""
+    if np.ndim(value) != 0:
+        raise ValueError("grad_ needs a function with a scalar result; use vjp_ instead")
+    return 1.0
+'''
 HELPER_DEPENDS = {"_matmul_grad_left": ("_unbroadcast",), "_matmul_grad_right": ("_unbroadcast",)}
 
 # The user-facing names the front end accepts, derived from the table.

@@ -44,7 +44,7 @@ def replay(fn: Function, b: Builder) -> tuple[list, dict, object]:
     def sub(a):
         return mapping.get(a, a) if isinstance(a, Var) else a
 
-    for e in fn.eqns if hasattr(fn, "eqns") else fn.body:
+    for e in fn.body:
         b.loc = e.loc
         args = tuple(sub(a) for a in e.args)
         if len(e.outs) == 1:
@@ -87,7 +87,7 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
     active = active_vars(forward, wrt, value)
     contributions: dict = {}
     if isinstance(value, Var) and value in active:
-        contributions[value] = [seed if seed is not None else Const(1.0)]
+        contributions[value] = [seed if seed is not None else grad_seed(b, value)]
     for e in reversed(forward):
         out = e.outs[0]
         if len(e.outs) != 1 or out not in active:
@@ -122,6 +122,13 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
         name_adjoint(g, p)
         grads.append(g)
     return Adjoint(params, defaults, b.eqns, value, grads, seed, n_forward)
+
+
+def grad_seed(b: Builder, value: Var):
+    """1.0 when the result is known to be a scalar; else a run-time checked 1.0."""
+    if value.shape == ():
+        return Const(1.0)
+    return b.op("grad_seed", value, hint="d" + value.hint if value.hint else "")
 
 
 BROADCASTING = {

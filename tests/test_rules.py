@@ -35,9 +35,7 @@ PARAM_NAMES = ("x", "y", "z")
 # "away": values with magnitude in [0.2, 1.5], all distinct across every parameter
 # (pairwise gaps >= ~0.024, so no near ties for max/min/maximum/where), and away
 # from the clip bounds +-0.5. Drawn without replacement from a jittered grid.
-_AWAY_MAGNITUDES = np.array(
-    [m for m in np.arange(0.2, 1.5, 0.03) if abs(m - 0.5) > 0.035]
-)
+_AWAY_MAGNITUDES = np.array([m for m in np.arange(0.2, 1.5, 0.03) if abs(m - 0.5) > 0.035])
 _AWAY_GRID = np.concatenate([_AWAY_MAGNITUDES, -_AWAY_MAGNITUDES])
 
 
@@ -324,9 +322,7 @@ def _build_rules() -> list[Rule]:
     rules: list[Rule] = []
     for name, symbol, expr, domain in BINARY_OPS:
         for sx, sy in BINARY_SHAPES:
-            rules.append(
-                Rule(f"{name}[{_fmt(sx)}{symbol}{_fmt(sy)}]", expr, (sx, sy), domain)
-            )
+            rules.append(Rule(f"{name}[{_fmt(sx)}{symbol}{_fmt(sy)}]", expr, (sx, sy), domain))
     for name, expr, domain in UNARY_OPS:
         for shape in UNARY_SHAPES:
             rules.append(Rule(f"{name}[{_fmt(shape)}]", expr, (shape,), domain))
@@ -436,9 +432,7 @@ def test_rule(rule: Rule, annotated: bool):
         assert_close(value, expected_out, rtol=1e-10, atol=1e-12, what="value")
         for i, name in enumerate(names):
             assert_close(grad[i], unit[i], rtol=1e-12, atol=1e-12, what=f"grad {name}")
-            assert_close(
-                vgrad[i], unit[i], rtol=1e-12, atol=1e-12, what=f"v&g grad {name}"
-            )
+            assert_close(vgrad[i], unit[i], rtol=1e-12, atol=1e-12, what=f"v&g grad {name}")
 
 
 # --------------------------------------------------------------------------
@@ -486,8 +480,6 @@ def test_max_ties_share_gradient(annotated):
 def test_maximum_ties_split_evenly(annotated):
     x = np.array([1.0, 2.0])
     y = np.array([1.0, 3.0])
-    (gx, gy), _ = _vjp_of(
-        "np.maximum(x, y)", ((2,), (2,)), annotated, [x, y], np.ones(2)
-    )
+    (gx, gy), _ = _vjp_of("np.maximum(x, y)", ((2,), (2,)), annotated, [x, y], np.ones(2))
     assert_close(gx, [0.5, 0.0], what="d/dx maximum with tie")
     assert_close(gy, [0.5, 1.0], what="d/dy maximum with tie")
