@@ -30,6 +30,14 @@ def _const_key(a):
     return ("var", id(a))
 
 
+def _shape_key(shape):
+    if isinstance(shape, sh.Opaque):
+        return ("opaque", id(shape))
+    if isinstance(shape, tuple) and all(isinstance(d, (int, str)) for d in shape):
+        return ("dims", shape)
+    return None
+
+
 def _number(a) -> bool:
     return isinstance(a, Const) and type(a.value) in (int, float)
 
@@ -40,11 +48,20 @@ class Builder:
         self.defs: dict[Var, Eqn] = {}
         self._memo: dict = {}
         self.loc: Loc | None = None
+        self._shape_owner: dict = {}  # shape key -> the parameter that has that shape
+
+    def register_shape(self, var: Var) -> None:
+        """Let `np.shape(t)` of a value shaped like parameter `var` read `np.shape(var)`."""
+        key = _shape_key(var.shape)
+        if key is not None:
+            self._shape_owner.setdefault(key, var)
 
     # ------------------------------------------------------------ core
 
     def op(self, prim: str, *args, hint: str = "", **params):
         args = tuple(args)
+        if prim in ("shape", "size") and isinstance(args[0], Var):
+            args = (self._shape_owner.get(_shape_key(args[0].shape), args[0]),)
         simplified = self._simplify(prim, args, params)
         if simplified is not None:
             return simplified
@@ -53,6 +70,8 @@ class Builder:
             return self._memo[key]
         entry = PRIMITIVES[prim]
         shape = entry.shape([getattr(a, "shape", None) for a in args], params)
+        if prim in ("size", "ndim") or (prim == "getitem" and self._is_tuple(args[0])):
+            shape = ()  # a Python int
         if shape is None:
             shape = sh.Opaque(hint or prim)
         static = entry.vjp is None or all(isinstance(a, Const) or a.static for a in args)
@@ -70,6 +89,12 @@ class Builder:
         for o in outs:
             self.defs[o] = eqn
         return outs
+
+    def _is_tuple(self, a) -> bool:
+        if isinstance(a, Const):
+            return isinstance(a.value, tuple)
+        d = self.def_of(a)
+        return d is not None and d.prim in ("shape", "tuple")
 
     def def_of(self, a):
         return self.defs.get(a) if isinstance(a, Var) else None
@@ -186,6 +211,22 @@ class Builder:
                 return self.add(x, dy.args[0])
         if prim == "pow" and is_one_const(args[1]):
             return args[0]
+        if prim == "add" and args[0] is args[1] and isinstance(args[0], Var):
+            return self.mul(Const(2), args[0])
+        if prim == "reshape_like":
+            return self._reshape_like(*args)
+        return None
+
+    def _reshape_like(self, a, like):
+        """Skip reshapes that change nothing; `sum(keepdims=True).reshape` is a plain sum."""
+        target = getattr(like, "shape", None)
+        if sh.same_shape(getattr(a, "shape", None), target):
+            return a
+        d = self.def_of(a)
+        if d is not None and d.prim == "sum" and d.params.get("keepdims"):
+            axis = d.params.get("axis")
+            if sh.same_shape(sh.reduce_shape(d.args[0].shape, axis, False), target):
+                return self.op("sum", d.args[0], axis=axis)
         return None
 
     def _drop_broadcast_to(self, prim, args):

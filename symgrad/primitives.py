@@ -281,10 +281,7 @@ def count(b, x, params):
 
 def spread(b, g, x, params):
     """Cotangent of sum(x): g copied back over the reduced axes, shaped like x."""
-    gx = expand(b, g, x, params)
-    if params.get("axis") is None and not params.get("keepdims", False):
-        return b.op("full_like", x, gx)
-    return b.op("broadcast_to", gx, x)
+    return b.op("broadcast_to", expand(b, g, x, params), x)
 
 
 def vjp_sum(b, g, ans, args, p):
@@ -390,12 +387,29 @@ def vjp_where(b, g, ans, args, p):
     return [None, b.op("where", c, g, Const(0.0)), b.op("where", c, Const(0.0), g)]
 
 
+def only_adds_or_drops_unit_axes(x, template, dyn) -> bool:
+    """True when x[index] only inserts new axes or takes index 0 of axes of length 1."""
+    shape = sh.known(x.shape)
+    if any(item[0] == "ellipsis" for item in template) and any(i[0] == "int" for i in template):
+        return False
+    axis = 0
+    for item in template:
+        if item[0] == "int":
+            at_zero = isinstance(dyn[item[1]], Const) and dyn[item[1]].value == 0
+            if not (at_zero and shape is not None and axis < len(shape) and shape[axis] == 1):
+                return False
+            axis += 1
+        elif item[0] == "slice":
+            if item != ("slice", None, None, None):
+                return False
+            axis += 1
+    return True
+
+
 def vjp_getitem(b, g, ans, args, p):
     x, *dyn = args
     template = p["index"]
-    if all(
-        item[0] in ("none", "ellipsis") or item == ("slice", None, None, None) for item in template
-    ):
+    if only_adds_or_drops_unit_axes(x, template, dyn):
         return [b.op("reshape_like", g, x)] + [None] * len(dyn)
     return [b.op("scatter", g, x, *dyn, index=template)] + [None] * len(dyn)
 

@@ -40,6 +40,7 @@ def replay(fn: Function, b: Builder) -> tuple[list, dict, object]:
         fresh = Var(hint=p.hint, shape=p.shape, static=p.static)
         mapping[p] = fresh
         params.append(fresh)
+        b.register_shape(fresh)
 
     def sub(a):
         return mapping.get(a, a) if isinstance(a, Var) else a
@@ -156,6 +157,9 @@ def materialize(b: Builder, g):
     """Gradients handed to the caller are ordinary writable arrays, not broadcast views."""
     e = b.def_of(g)
     if e is not None and e.prim == "broadcast_to":
+        source, like = e.args
+        if getattr(source, "shape", None) == ():
+            return b.op("full_like", like, source)
         return b.op("copy", g)
     return g
 
