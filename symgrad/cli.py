@@ -37,24 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="symgrad", description="Source-to-source gradients for NumPy code.")
     parser.add_argument("--version", action="version", version=f"symgrad {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    gen = commands.add_parser("gen", help="write a module of gradient code for a Python file")
-    gen.add_argument("path", help="the Python file holding the functions (read, never run)")
-    gen.add_argument(
+    for name, (help_text, add_arguments, _run) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=help_text))
+    return parser
+
+
+def add_source_arguments(cmd) -> None:
+    """The arguments every command that reads a source file shares."""
+    cmd.add_argument("path", help="the Python file holding the functions (read, never run)")
+    cmd.add_argument(
         "--func",
         action="append",
         metavar="NAME",
         help="function to differentiate (repeatable; default: all)",
     )
-    gen.add_argument(
+    cmd.add_argument(
         "--wrt", metavar="A,B", help="parameters to differentiate with respect to (default: all)"
     )
-    gen.add_argument(
+    cmd.add_argument(
         "--shape",
         action="append",
         default=[],
         metavar="NAME=N,D",
         help="declare a parameter's shape, like an annotation",
     )
+    cmd.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+
+
+def add_gen_arguments(gen) -> None:
+    add_source_arguments(gen)
     gen.add_argument(
         "-o",
         "--output",
@@ -64,14 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--force", action="store_true", help="overwrite an output file symgrad did not generate"
     )
-    gen.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
-    return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_gen(args)
+        return COMMANDS[args.command][2](args)
     except SymgradError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INPUT
@@ -116,8 +125,9 @@ def parse_shapes(items) -> dict:
 
 def run_gen(args) -> int:
     source = read_source(args.path)
-    wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
-    text = generate(source, args.path, funcs=args.func, wrt=wrt, shapes=parse_shapes(args.shape))
+    text = generate(
+        source, args.path, funcs=args.func, wrt=wrt_list(args), shapes=parse_shapes(args.shape)
+    )
     if args.output == "-":
         sys.stdout.write(text)
         return EXIT_OK
@@ -132,6 +142,10 @@ def run_gen(args) -> int:
         )
     write_atomically(out, text)
     return EXIT_OK
+
+
+def wrt_list(args) -> list[str] | None:
+    return [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
 
 
 def default_output(path: str) -> str:
@@ -161,3 +175,9 @@ def write_atomically(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+# Every subcommand: name -> (help, add_arguments(parser), run(args) -> exit status).
+COMMANDS = {
+    "gen": ("write a module of gradient code for a Python file", add_gen_arguments, run_gen),
+}
