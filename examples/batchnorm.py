@@ -4,9 +4,6 @@ Each of the D features of the batch X (N x D) is normalised with the batch
 mean and variance, then scaled by gamma and shifted by beta.
 """
 
-# Shape annotations are strings read by symgrad, not Python names.
-# ruff: noqa: F821, F722
-
 import numpy as np
 
 

@@ -4,9 +4,6 @@ Shapes: N samples with D features, targets y of length N, weights w of
 length D and a scalar bias b.
 """
 
-# Shape annotations are strings read by symgrad, not Python names.
-# ruff: noqa: F821, F722
-
 import numpy as np
 
 

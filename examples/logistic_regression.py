@@ -5,9 +5,6 @@ For labels y in {0, 1} and scores z = X w + b the cross-entropy is
 and log(1 + exp(z)) = np.logaddexp(0, z) never overflows.
 """
 
-# Shape annotations are strings read by symgrad, not Python names.
-# ruff: noqa: F821, F722
-
 import numpy as np
 
 

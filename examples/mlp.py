@@ -5,9 +5,6 @@ V (D x M) maps the inputs to M hidden units, W (M x C) the hidden units to
 the class scores. The cost is the mean negative log-likelihood.
 """
 
-# Shape annotations are strings read by symgrad, not Python names.
-# ruff: noqa: F821, F722
-
 import numpy as np
 
 

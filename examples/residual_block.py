@@ -5,9 +5,6 @@ units with biases b1, W2 (D x H) maps back, and the block's output is
 compared with the targets T (D x N).
 """
 
-# Shape annotations are strings read by symgrad, not Python names.
-# ruff: noqa: F821, F722
-
 import numpy as np
 
 

@@ -4,9 +4,6 @@ X holds N samples with D features, Y the one-hot labels over C classes,
 W the D x C weights and b the C class biases.
 """
 
-# Shape annotations are strings read by symgrad, not Python names.
-# ruff: noqa: F821, F722
-
 import numpy as np
 
 

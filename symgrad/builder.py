@@ -49,12 +49,35 @@ class Builder:
         self._memo: dict = {}
         self.loc: Loc | None = None
         self._shape_owner: dict = {}  # shape key -> the parameter that has that shape
+        self._dim_owner: dict = {}  # dim symbol -> (parameter, axis) that has it
 
     def register_shape(self, var: Var) -> None:
         """Let `np.shape(t)` of a value shaped like parameter `var` read `np.shape(var)`."""
         key = _shape_key(var.shape)
         if key is not None:
             self._shape_owner.setdefault(key, var)
+        for axis, d in enumerate(sh.known(var.shape) or ()):
+            if isinstance(d, str):
+                self._dim_owner.setdefault(d, (var, axis))
+
+    def dim(self, x, axis: int):
+        """The length of axis `axis` of x, read from a parameter that has it where possible."""
+        shape = sh.known(getattr(x, "shape", None))
+        d = shape[axis] if shape is not None and -len(shape) <= axis < len(shape) else None
+        if isinstance(d, int):
+            return Const(d)
+        owner, k = self._dim_owner.get(d, (x, axis))
+        return self.op("getitem", self.op("shape", owner), Const(k), index=(("int", 0),))
+
+    def size(self, x):
+        """x.size, as a product of parameter dims when x's shape is known."""
+        shape = sh.known(getattr(x, "shape", None))
+        if shape is None or not all(isinstance(d, int) or d in self._dim_owner for d in shape):
+            return self.op("size", x)
+        total = Const(1)
+        for axis in range(len(shape)):
+            total = self.mul(total, self.dim(x, axis))
+        return total
 
     # ------------------------------------------------------------ core
 

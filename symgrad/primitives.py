@@ -243,8 +243,15 @@ def shape_stacked(shapes, params):
 
 
 def expand(b, g, x, params):
-    """Cotangent of a reduction, re-inserted along the reduced axes (broadcastable to x)."""
+    """Cotangent of a reduction, re-inserted along the reduced axes.
+
+    The result broadcasts against x; every rule multiplies it by something
+    shaped like x or passes it to broadcast_to.
+    """
     axis, keepdims = params.get("axis"), params.get("keepdims", False)
+    source = b.def_of(g)
+    if source is not None and source.prim == "broadcast_to" and source.args[0].shape == ():
+        return source.args[0]  # a broadcast scalar: it broadcasts against x as it is
     if axis is None or keepdims:
         return g
     axes = axis if isinstance(axis, tuple) else (axis,)
@@ -270,12 +277,10 @@ def count(b, x, params):
     """Number of elements each output of a reduction over `axis` summarises."""
     axis = params.get("axis")
     if axis is None:
-        return b.op("size", x)
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    dims = [b.op("getitem", b.op("shape", x), Const(a), index=(("int", 0),)) for a in axes]
-    total = dims[0]
-    for d in dims[1:]:
-        total = b.mul(total, d)
+        return b.size(x)
+    total = Const(1)
+    for a in axis if isinstance(axis, tuple) else (axis,):
+        total = b.mul(total, b.dim(x, a))
     return total
 
 
