@@ -522,6 +522,13 @@ class Translator:
     # ------------------------------------------------------------ calls
 
     def expr_Call(self, node, env):
+        dotted = dotted_name(node.func)
+        if dotted and dotted[0] in self.src.numpy_aliases and dotted[0] not in env:
+            name = ".".join(dotted[1:])
+            if name not in NUMPY_FUNCTIONS:
+                raise self.error(
+                    node, f"np.{name} is not supported", f"supported: {SUPPORTED_FUNCTIONS}"
+                )
         func = self.expr(node.func, env)
         if isinstance(func, Helper):
             return self.call_helper(node, func, env)
@@ -725,6 +732,17 @@ class Translator:
                 )
             ]
         )
+
+
+def dotted_name(node) -> list[str] | None:
+    """['np', 'linalg', 'norm'] for `np.linalg.norm`; None for anything but a dotted name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return [node.id, *reversed(parts)]
 
 
 def _literal(text: str):
