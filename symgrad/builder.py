@@ -17,6 +17,14 @@ from .ir import Const, Eqn, Loc, Var, is_one_const, is_zero_const
 from .primitives import PRIMITIVES
 
 ELEMENTWISE_BINARY = {"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum"}
+COMPARE = {
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+}
 FOLDABLE = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -44,9 +52,10 @@ def _number(a) -> bool:
 
 class Builder:
     def __init__(self):
-        self.eqns: list[Eqn] = []
+        self.eqns: list = []  # the statements of the innermost open block
         self.defs: dict[Var, Eqn] = {}
-        self._memo: dict = {}
+        self._memos: list[dict] = [{}]  # one per open block; inner blocks see outer values
+        self._outer: list[list] = []
         self.loc: Loc | None = None
         self._shape_owner: dict = {}  # shape key -> the parameter that has that shape
         self._dim_owner: dict = {}  # dim symbol -> (parameter, axis) that has it
@@ -81,7 +90,8 @@ class Builder:
 
     # ------------------------------------------------------------ core
 
-    def op(self, prim: str, *args, hint: str = "", **params):
+    def op(self, prim: str, *args, hint: str = "", cse: bool = True, **params):
+        """Append `prim(*args)`, or return an equal value already built (unless cse=False)."""
         args = tuple(args)
         if prim in ("shape", "size") and isinstance(args[0], Var):
             args = (self._shape_owner.get(_shape_key(args[0].shape), args[0]),)
@@ -89,8 +99,9 @@ class Builder:
         if simplified is not None:
             return simplified
         key = (prim, tuple(_const_key(a) for a in args), repr(sorted(params.items())))
-        if key in self._memo:
-            return self._memo[key]
+        for memo in reversed(self._memos if cse else ()):
+            if key in memo:
+                return memo[key]
         entry = PRIMITIVES[prim]
         shape = entry.shape([getattr(a, "shape", None) for a in args], params)
         if prim in ("size", "ndim") or (prim == "getitem" and self._is_tuple(args[0])):
@@ -102,8 +113,30 @@ class Builder:
         eqn = Eqn((out,), prim, args, dict(params), self.loc)
         self.eqns.append(eqn)
         self.defs[out] = eqn
-        self._memo[key] = out
+        if cse:
+            self._memos[-1][key] = out
         return out
+
+    # ------------------------------------------------------------ blocks
+
+    def open_block(self, stmts=None) -> None:
+        """Start appending to a nested block (a loop body or a branch)."""
+        self._outer.append(self.eqns)
+        self.eqns = [] if stmts is None else stmts
+        self._memos.append({})
+
+    def close_block(self) -> list:
+        block = self.eqns
+        self.eqns = self._outer.pop()
+        self._memos.pop()
+        return block
+
+    def append(self, stmt) -> None:
+        """Append a Loop, a Cond or a hand-made Eqn."""
+        self.eqns.append(stmt)
+        if isinstance(stmt, Eqn):
+            for o in stmt.outs:
+                self.defs[o] = stmt
 
     def emit_multi(self, prim: str, args, outs, **params):
         """An equation with several outputs (tuple unpacking); never hash-consed."""
@@ -234,6 +267,10 @@ class Builder:
                 return self.add(x, dy.args[0])
         if prim == "pow" and is_one_const(args[1]):
             return args[0]
+        if prim == "ndim" and sh.rank(args[0]) is not None:
+            return Const(sh.rank(args[0]))
+        if prim in COMPARE and all(_number(a) for a in args):
+            return Const(COMPARE[prim](args[0].value, args[1].value))
         if prim == "add" and args[0] is args[1] and isinstance(args[0], Var):
             return self.mul(Const(2), args[0])
         if prim == "reshape_like":

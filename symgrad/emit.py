@@ -1,9 +1,11 @@
 """Emit: IR -> Python source that reads like hand-written NumPy.
 
-- A temporary read once is written inline at its use; one read several times,
-  or one that would make a line longer than `LINE_LIMIT`, gets a name (t1, t2, ...).
+- A temporary read once, in the same block, is written inline at its use; one
+  read several times, or one that would make a line longer than `LINE_LIMIT`,
+  gets a name (t1, t2, ...).
 - User variables keep their names; the adjoint of `W` is `dW`.  A name is
-  reused for a new value once its old value is dead, so `Z = Z * 2` stays so.
+  reused for a new value once its old value is dead, so `Z = Z * 2` stays so,
+  and a loop-carried value keeps one name through the loop.
 - Each block of the adjoint sweep starts with a comment naming the source line
   it differentiates.
 - The text follows `ruff format` (spacing, `**` hugging, slices) so the
@@ -14,22 +16,14 @@ from __future__ import annotations
 
 import keyword
 import math
-import re
 
 from .errors import InternalError
-from .ir import Const, Eqn, Var, uses
-from .primitives import (
-    PREC_ATOM,
-    PREC_UNARY,
-    PRIMITIVES,
-    Printed,
-    index_text,
-    literal,
-    shape_text,
-)
+from .ir import Cond, Const, Eqn, Loop, Var, block_results, blocks
+from .primitives import PREC_ATOM, PREC_UNARY, PRIMITIVES, Printed, index_text, literal
 
 LINE_LIMIT = 88
 INDENT = "    "
+STATEMENT_PRIMS = {"scatter", "scatter_add", "unpack", "push"}
 
 
 def const_text(c: Const) -> Printed:
@@ -40,71 +34,154 @@ def const_text(c: Const) -> Printed:
         if v == math.e:
             return Printed("np.e", PREC_ATOM, c)
         if math.isinf(v) or math.isnan(v):
-            text = {True: "np.inf", False: "-np.inf"}[v > 0] if math.isinf(v) else "np.nan"
+            text = ("np.inf" if v > 0 else "-np.inf") if math.isinf(v) else "np.nan"
             return Printed(text, PREC_UNARY if text.startswith("-") else PREC_ATOM, c)
     if isinstance(v, str):
         return Printed('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"', PREC_ATOM, c)
     text = literal(v)
-    prec = PREC_UNARY if text.startswith("-") else PREC_ATOM
-    return Printed(text, prec, c)
+    return Printed(text, PREC_UNARY if text.startswith("-") else PREC_ATOM, c)
 
 
 class Namer:
     """Readable, collision-free names; a name is reused once its old value is dead."""
 
-    def __init__(self, reserved):
+    def __init__(self, reserved, last_use):
         self.reserved = set(reserved) | set(keyword.kwlist) | {"np"}
-        self.holder: dict[str, Var] = {}
+        self.last_use = last_use
+        self.holders: dict[str, list] = {}  # every variable that has had the name
         self.names: dict[Var, str] = {}
+        self.preferred: dict[Var, str] = {}
+        self.alias: dict[Var, Var] = {}  # a branch result -> the if's output it becomes
         self.temps = 0
 
-    def name(self, var: Var, last_use: dict, now: int) -> str:
+    def name(self, var: Var, now: int) -> str:
         if var in self.names:
             return self.names[var]
+        wish = self.preferred.get(var)
+        if wish and self.free(wish, now, except_var=self.alias.get(var)):
+            return self.fix(var, wish)
         base = var.hint if var.hint and var.hint.isidentifier() else ""
         if not base:
             self.temps += 1
             base = f"t{self.temps}"
         candidate, k = base, 0
-        while not self.free(candidate, last_use, now):
+        while not self.free(candidate, now):
             k += 1
             candidate = f"{base}_{k}"
-        self.holder[candidate] = var
-        self.names[var] = candidate
-        return candidate
+        return self.fix(var, candidate)
 
-    def free(self, name, last_use, now) -> bool:
+    def free(self, name, now, except_var=None) -> bool:
+        """The name holds no value that is still read after `now`."""
         if name in self.reserved:
             return False
-        old = self.holder.get(name)
-        return old is None or last_use.get(old, -1) <= now
+        return all(
+            old is except_var or self.last_use.get(old, -1) <= now
+            for old in self.holders.get(name, ())
+        )
 
-    def fix(self, var: Var, name: str):
-        self.holder[name] = var
+    def fix(self, var: Var, name: str) -> str:
+        self.holders.setdefault(name, []).append(var)
         self.names[var] = name
+        return name
+
+
+class Layout:
+    """Positions of statements (pre-order) and where each variable is last read.
+
+    A read inside a loop of a variable defined before the loop lasts until the
+    loop's end: the next iteration reads it again.
+    """
+
+    def __init__(self, stmts, outputs, inline_ok):
+        self.position: dict[int, int] = {}  # id(stmt) -> position
+        self.block_end: dict[int, int] = {}  # id(block list) -> position after its last stmt
+        self.def_pos: dict[Var, int] = {}
+        self.def_block: dict[Var, int] = {}
+        self.reads: list[tuple] = []  # (var, position, block id, enclosing loops)
+        self.counter = 0
+        self._walk(stmts, [])
+        end = self.counter + 1
+        self.reads.extend((o, end, id(stmts), ()) for o in outputs if isinstance(o, Var))
+        count: dict = {}
+        for var, *_ in self.reads:
+            count[var] = count.get(var, 0) + 1
+        self.count = count
+        self.inline = self._choose_inline(inline_ok)
+        self.last_use = self._last_use(end)
+
+    def _walk(self, stmts, loops):
+        for s in stmts:
+            self.counter += 1
+            pos = self.counter
+            self.position[id(s)] = pos
+            for a in s.args:
+                if isinstance(a, Var):
+                    self.reads.append((a, pos, id(stmts), tuple(loops)))
+            inner_loops = loops + [s] if isinstance(s, Loop) else loops
+            if isinstance(s, Loop):
+                self.def_pos[s.index] = pos
+                for p in s.params:
+                    self.def_pos[p] = pos
+                    self.def_block[p] = id(s.body)
+            for block, results in zip(blocks(s), block_results(s)):
+                self._walk(block, inner_loops)
+                self.counter += 1
+                self.block_end[id(block)] = self.counter
+                for r in results:
+                    if isinstance(r, Var):
+                        self.reads.append((r, self.counter, id(block), tuple(inner_loops)))
+            if isinstance(s, Loop):
+                self.block_end[id(s)] = self.counter
+            for o in s.outs:
+                self.def_pos[o] = pos
+                self.def_block[o] = id(stmts)
+            for t in getattr(s, "tapes", ()):
+                self.def_pos[t] = pos
+
+    def _choose_inline(self, inline_ok) -> dict:
+        """Temporaries read once, in the block that defines them, are written inline."""
+        chosen = {}
+        for var, pos, block, _loops in self.reads:
+            if self.count[var] == 1 and var in inline_ok and self.def_block.get(var) == block:
+                chosen[var] = pos
+        return chosen
+
+    def _last_use(self, end) -> dict:
+        last: dict = {}
+        for var, pos, _block, loops in self.reads:
+            for loop in loops:
+                if self.def_pos.get(var, 0) < self.position[id(loop)]:
+                    pos = max(pos, self.block_end[id(loop)])
+                    break
+            last[var] = max(last.get(var, -1), pos)
+        # an inlined temporary's arguments are read where the temporary is written
+        for var, pos in sorted(self.inline.items(), key=lambda kv: -kv[1]):
+            last[var] = max(last.get(var, -1), pos)
+        return last
 
 
 class FunctionEmitter:
-    """Writes one `def` from a list of equations."""
+    """Writes one `def` from a list of statements."""
 
-    def __init__(self, reserved, params, defaults, eqns, outputs, boundary=None):
-        self.eqns = eqns
+    def __init__(self, reserved, params, defaults, stmts, outputs, adjoint_from=None):
+        self.stmts = stmts
         self.outputs = outputs
-        self.boundary = boundary  # eqns at and after this index belong to the adjoint sweep
-        self.count = uses(eqns)
-        for o in outputs:
-            if isinstance(o, Var):
-                self.count[o] = self.count.get(o, 0) + 1
-        self.inline_set = {e.out for e in eqns if self.inlinable(e)}
-        self.last_use = self.effective_last_use()
-        for o in outputs:
-            if isinstance(o, Var):
-                self.last_use[o] = len(eqns) + 1
-        self.namer = Namer(reserved)
+        self.adjoint = adjoint_from or set()  # ids of statements that belong to the adjoint sweep
+        inline_ok = set()
+        for s in _walk(stmts):
+            if isinstance(s, Eqn) and len(s.outs) == 1 and s.prim not in STATEMENT_PRIMS:
+                if not s.out.hint:
+                    inline_ok.add(s.out)
+        self.defs = {o: s for s in _walk(stmts) for o in s.outs}
+        self.layout = Layout(stmts, outputs, inline_ok)
+        self.inline_vars = set(self.layout.inline)
+        last_use = self.layout.last_use
+        never = self.layout.counter + 10
+        for p in params:
+            last_use[p] = never  # a parameter's name is never reused
+        self.namer = Namer(reserved, last_use)
         for p in params:
             self.namer.fix(p, p.hint)
-            self.last_use.setdefault(p, len(eqns) + 1)
-            self.last_use[p] = len(eqns) + 1  # never reuse a parameter's name
         self.params = params
         self.defaults = defaults
         self.inline: dict[Var, Eqn] = {}
@@ -126,97 +203,164 @@ class FunctionEmitter:
         prim = PRIMITIVES[e.prim]
         if prim.helper:
             self.helpers.add(prim.helper)
-        if e.prim in ("unbroadcast",):
-            self.helpers.add("_unbroadcast")
         text, prec = prim.printer([self.printed(a) for a in e.args], e.params)
         return Printed(text, prec, e.out)
 
+    def pos(self, s) -> int:
+        return self.layout.position[id(s)]
+
     # ------------------------------------------------------------ statements
 
-    def inlinable(self, e: Eqn) -> bool:
-        if len(e.outs) != 1 or e.prim in ("scatter", "unpack"):
-            return False
-        return not e.out.hint and self.count.get(e.out, 0) == 1
+    def block(self, stmts, indent: str, in_adjoint: bool):
+        last_loc = None
+        start = len(self.lines)
+        for s in stmts:
+            adjoint = in_adjoint or id(s) in self.adjoint
+            before = len(self.lines)
+            self.statement(s, indent, adjoint)
+            wrote = len(self.lines) > before
+            if adjoint and wrote and s.loc is not None and s.loc != last_loc:
+                comment = f"{indent}# line {s.loc.line}: {s.loc.text}"
+                if len(comment) > LINE_LIMIT:
+                    comment = comment[: LINE_LIMIT - 3].rstrip() + "..."
+                self.lines.insert(before, comment)
+                if before > start and indent == INDENT:
+                    self.lines.insert(before, "")
+                last_loc = s.loc
+        return len(self.lines) > start
 
-    def effective_last_use(self) -> dict:
-        """Index of the statement whose text last reads each variable.
+    def statement(self, s, indent: str, in_adjoint: bool):
+        if isinstance(s, Loop):
+            self.loop(s, indent, in_adjoint)
+        elif isinstance(s, Cond):
+            self.cond(s, indent, in_adjoint)
+        else:
+            self.equation(s, indent)
 
-        An inlined temporary is read where its consumer is written, so its
-        arguments live until then; name reuse must respect that.
-        """
-        consumer = {}
-        for j, e in enumerate(self.eqns):
-            for a in e.args:
-                if isinstance(a, Var):
-                    consumer[a] = j
-        written_at = {}
-        for j in range(len(self.eqns) - 1, -1, -1):
-            out = self.eqns[j].outs[0]
-            if out in self.inline_set:
-                written_at[j] = written_at[consumer[out]] if out in consumer else len(self.eqns) + 1
-            else:
-                written_at[j] = j
-        last = {}
-        for j, e in enumerate(self.eqns):
-            for a in e.args:
-                if isinstance(a, Var) and a not in self.inline_set:
-                    last[a] = max(last.get(a, -1), written_at[j])
-        return last
-
-    def statement(self, e: Eqn, index: int, indent: str):
+    def equation(self, e: Eqn, indent: str):
+        now = self.pos(e)
         if e.prim == "unpack":
-            names = [self.namer.name(o, self.last_use, index) for o in e.outs]
+            names = [self.namer.name(o, now) for o in e.outs]
             source = self.printed(e.args[0]).text
-            self.write(f"{indent}{', '.join(names)} = {source}", e, index, indent)
+            self.write(f"{indent}{', '.join(names)} = {source}", e, indent)
+            return
+        if e.prim == "push":
+            tape, value = (self.printed(a).text for a in e.args)
+            self.write(f"{indent}{tape}.append({value})", e, indent)
             return
         if e.prim == "scatter":
             g, x, *dyn = [self.printed(a) for a in e.args]
-            name = self.namer.name(e.out, self.last_use, index)
-            self.write(f"{indent}{name} = np.zeros_like({x.text})", e, index, indent)
+            name = self.namer.name(e.out, now)
+            self.write(f"{indent}{name} = np.zeros_like({x.text})", e, indent)
             self.write(
-                f"{indent}{name}[{index_text(e.params['index'], dyn)}] = {g.text}", e, index, indent
+                f"{indent}{name}[{index_text(e.params['index'], dyn)}] = {g.text}", e, indent
             )
             return
-        if e.out in self.inline_set:
+        if e.prim == "scatter_add":
+            acc, g, *dyn = [self.printed(a) for a in e.args]
+            index = index_text(e.params["index"], dyn)
+            self.write(f"{indent}{acc.text}[{index}] += {g.text}", e, indent)
+            self.namer.fix(e.out, acc.text)  # the same array, updated in place
+            return
+        if e.out in self.inline_vars:
             self.inline[e.out] = e
             return
-        rhs = self.render(e).text
-        name = self.namer.name(e.out, self.last_use, index)
-        self.write(f"{indent}{name} = {rhs}", e, index, indent)
+        self.assign(e, indent)
 
-    def write(self, line: str, e: Eqn | None, index: int, indent: str):
+    def assign(self, e: Eqn, indent: str):
+        rhs = self.render(e).text
+        name = self.namer.name(e.out, self.pos(e))
+        self.write(f"{indent}{name} = {rhs}", e, indent)
+
+    def bind(self, name: str, atom, indent: str):
+        """`name = atom` unless atom already lives under that name."""
+        text = self.printed(atom).text
+        if text != name:
+            self.write(f"{indent}{name} = {text}", None, indent)
+
+    def loop(self, s: Loop, indent: str, in_adjoint: bool):
+        now = self.pos(s)
+        for t in s.tapes:
+            self.write(f"{indent}{self.namer.name(t, now)} = []", None, indent)
+        names = []
+        for p, init, result in zip(s.params, s.inits, s.results):
+            self.namer.preferred[p] = p.hint if p.hint else ""
+            if isinstance(init, Var) and init.hint == p.hint and init not in self.inline:
+                self.namer.preferred[p] = self.namer.names.get(init, p.hint)
+            name = self.namer.name(p, now)
+            names.append(name)
+            if isinstance(result, Var):
+                self.namer.preferred[result] = name
+            self.bind(name, init, indent)
+        start, stop, step = (self.printed(b).text for b in s.bounds)
+        index = self.namer.name(s.index, now)
+        if step == "1":
+            span = f"range({stop})" if start == "0" else f"range({start}, {stop})"
+        else:
+            span = f"range({start}, {stop}, {step})"
+        if s.reverse:
+            span = f"reversed({span})"
+        self.write(f"{indent}for {index} in {span}:", None, indent)
+        inner = indent + INDENT
+        wrote = self.block(s.body, inner, in_adjoint)
+        for name, result in zip(names, s.results):
+            before = len(self.lines)
+            self.bind(name, result, inner)
+            wrote = wrote or len(self.lines) > before
+        if not wrote:
+            self.lines.append(f"{inner}pass")
+        for name, out in zip(names, s.outs):
+            self.namer.fix(out, name)
+
+    def cond(self, s: Cond, indent: str, in_adjoint: bool):
+        # the outputs are assigned at the end of each branch, so they may take the name
+        # of a value that is last read inside the branches
+        end = max(self.layout.block_end[id(s.then_body)], self.layout.block_end[id(s.else_body)])
+        names = [self.namer.name(o, end) for o in s.outs]
+        for results in (s.then_results, s.else_results):
+            for name, out, r in zip(names, s.outs, results):
+                if isinstance(r, Var) and r not in self.namer.names:
+                    self.namer.preferred[r] = name
+                    self.namer.alias[r] = out
+        self.write(f"{indent}if {self.printed(s.pred).text}:", None, indent)
+        inner = indent + INDENT
+        for k, (body, results) in enumerate(
+            ((s.then_body, s.then_results), (s.else_body, s.else_results))
+        ):
+            if k == 1:
+                if not body and all(self._same(n, r) for n, r in zip(names, results)):
+                    break
+                self.lines.append(f"{indent}else:")
+            before = len(self.lines)
+            self.block(body, inner, in_adjoint)
+            for name, r in zip(names, results):
+                self.bind(name, r, inner)
+            if len(self.lines) == before:
+                self.lines.append(f"{inner}pass")
+
+    def _same(self, name, atom) -> bool:
+        return isinstance(atom, Var) and self.namer.names.get(atom) == name
+
+    def write(self, line: str, e, indent: str):
         """Append a line, naming inlined subexpressions first while it is too long."""
-        while len(line) > LINE_LIMIT and e is not None:
+        while len(line) > LINE_LIMIT and isinstance(e, Eqn):
             victim = self.longest_inlined(e)
             if victim is None:
                 break
             sub = self.inline.pop(victim)
-            self.statement_named(sub, index, indent)
-            line = self.rebuild(line, e, indent)
+            self.assign(sub, indent)
+            if e.prim in STATEMENT_PRIMS:
+                break
+            line = f"{indent}{self.namer.names[e.out]} = {self.render(e).text}"
         self.lines.append(line)
-
-    def rebuild(self, line, e, indent):
-        if e.prim in ("unpack", "scatter"):
-            return line
-        return (
-            f"{indent}{self.namer.names[e.out]} = {self.render(e).text}"
-            if e.out in self.namer.names
-            else line
-        )
-
-    def statement_named(self, e: Eqn, index: int, indent: str):
-        rhs = self.render(e).text
-        name = self.namer.name(e.out, self.last_use, index)
-        self.write(f"{indent}{name} = {rhs}", e, index, indent)
 
     def longest_inlined(self, e: Eqn):
         best, best_len = None, -1
-        stack = [a for a in e.args if isinstance(a, Var) and a in self.inline]
-        while stack:
-            v = stack.pop()
-            n = len(self.render(self.inline[v]).text)
-            if n > best_len:
-                best, best_len = v, n
+        for a in e.args:
+            if isinstance(a, Var) and a in self.inline:
+                n = len(self.render(self.inline[a]).text)
+                if n > best_len:
+                    best, best_len = a, n
         return best
 
     # ------------------------------------------------------------ the def
@@ -228,23 +372,10 @@ class FunctionEmitter:
             if p in self.defaults:
                 text += "=" + const_text(self.defaults[p]).text
             signature.append(text)
-        head = f"def {name}({', '.join(signature)}):"
-        out = [head]
+        out = [f"def {name}({', '.join(signature)}):"]
         if doc:
             out.append(f'{INDENT}"""{doc}"""')
-        last_loc = None
-        for i, e in enumerate(self.eqns):
-            before = len(self.lines)
-            in_adjoint = self.boundary is not None and i >= self.boundary
-            self.statement(e, i, INDENT)
-            if in_adjoint and len(self.lines) > before and e.loc is not None and e.loc != last_loc:
-                comment = f"{INDENT}# line {e.loc.line}: {e.loc.text}"
-                if len(comment) > LINE_LIMIT:
-                    comment = comment[: LINE_LIMIT - 3].rstrip() + "..."
-                self.lines.insert(before, comment)
-                if before > 0:
-                    self.lines.insert(before, "")
-                last_loc = e.loc
+        self.block(self.stmts, INDENT, False)
         ret = self.returns(returns)
         out.extend(self.lines)
         out.append(ret)
@@ -256,10 +387,17 @@ class FunctionEmitter:
         if len(line) > LINE_LIMIT:
             for o in self.outputs:
                 if isinstance(o, Var) and o in self.inline:
-                    self.statement_named(self.inline.pop(o), len(self.eqns), INDENT)
+                    self.assign(self.inline.pop(o), INDENT)
             parts = [self.printed(o).text for o in self.outputs]
             line = INDENT + "return " + template.format(*parts)
         return line
+
+
+def _walk(stmts):
+    for s in stmts:
+        yield s
+        for block in blocks(s):
+            yield from _walk(block)
 
 
 def sanitize_doc(doc: str) -> str:
@@ -267,10 +405,3 @@ def sanitize_doc(doc: str) -> str:
     if '"' in first or "\\" in first or len(first) > LINE_LIMIT - 10:
         return ""
     return first
-
-
-def shape_of_text(p: Printed) -> str:
-    return shape_text(p)
-
-
-_NUMBER = re.compile(r"-?\d")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import shapes as sh
 from .builder import Builder
 from .errors import Diagnostic, SymgradError
-from .ir import Const, Function, Loc, Var
+from .ir import Cond, Const, Function, Loc, Loop, Var
 from .primitives import ARRAY_METHODS, NUMPY_CONSTANTS, NUMPY_FUNCTIONS
 
 BINOPS = {
@@ -33,10 +33,12 @@ SUPPORTED_METHODS = ", ".join(sorted(ARRAY_METHODS))
 
 # What each unsupported statement or expression is called in an error, and a hint.
 UNSUPPORTED = {
-    ast.If: ("`if` statements are not supported yet", "control flow is planned; use np.where"),
-    ast.For: ("`for` loops are not supported yet", "control flow is planned"),
-    ast.While: ("`while` loops are not supported", ""),
-    ast.AugAssign: ("augmented assignment is not supported yet", "write `x = x + y`"),
+    ast.While: (
+        "`while` loops are not supported",
+        "use `for i in range(n)` with a count known before the loop",
+    ),
+    ast.Break: ("`break` is not supported", "loops run their whole range"),
+    ast.Continue: ("`continue` is not supported", "use an `if` around the rest of the body"),
     ast.AnnAssign: ("annotated assignment is not supported", "drop the annotation"),
     ast.With: ("`with` is not supported", ""),
     ast.Try: ("`try` is not supported", ""),
@@ -174,11 +176,23 @@ class Fence(ast.NodeVisitor):
             body = body[1:]
         for stmt in body:
             self.visit(stmt)
-        returns = [s for s in fn.body if isinstance(s, ast.Return)]
+        returns = [s for s in ast.walk(fn) if isinstance(s, ast.Return)]
         if not returns:
             self.report(fn, f"function '{fn.name}' has no return statement")
         elif fn.body[-1] is not returns[0] or len(returns) > 1:
             self.report(returns[0], "`return` must be the last statement of the function")
+
+    def visit_For(self, node):
+        if node.orelse:
+            self.report(node, "`for ... else` is not supported")
+        if not isinstance(node.target, (ast.Name, ast.Tuple)):
+            self.report(node.target, "the loop variable must be a name or a tuple of names")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        if not isinstance(node.target, ast.Name):
+            self.report(node, "augmented assignment is supported on names only, not on items")
+        self.generic_visit(node)
 
     def generic_visit(self, node):
         if type(node) in UNSUPPORTED:
@@ -245,6 +259,7 @@ class Translator:
         self.shapes_override = shapes_override or {}
         self.stack: list[str] = []
         self.symbols = 0
+        self.block_locals: dict[str, str] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -271,19 +286,187 @@ class Translator:
             raise self.error(node, f"recursive helper calls are not supported ({chain})")
         self.stack.append(node.name)
         env = {a.arg: v for a, v in zip(node.args.args, args)}
-        result = None
-        for stmt in node.body:
+        self.block(node.body[:-1], env)
+        self.b.loc = self.loc(node.body[-1])
+        result = self.array_value(node.body[-1].value, env)
+        self.stack.pop()
+        return result
+
+    # ------------------------------------------------------------ statements
+
+    def block(self, stmts, env):
+        for stmt in stmts:
             self.b.loc = self.loc(stmt)
             if _is_docstring(stmt) or isinstance(stmt, ast.Pass):
                 continue
             if isinstance(stmt, ast.Assign):
                 self.assign(stmt, env)
-            elif isinstance(stmt, ast.Return):
-                result = self.array_value(stmt.value, env)
-        self.stack.pop()
-        return result
+            elif isinstance(stmt, ast.AugAssign):
+                self.augmented(stmt, env)
+            elif isinstance(stmt, ast.For):
+                self.for_loop(stmt, env)
+            elif isinstance(stmt, ast.If):
+                self.if_statement(stmt, env)
+            else:
+                raise self.error(stmt, f"unsupported statement: {type(stmt).__name__}")
 
-    # ------------------------------------------------------------ statements
+    def augmented(self, stmt: ast.AugAssign, env):
+        prim = BINOPS.get(type(stmt.op))
+        if prim is None or prim == "and_":
+            raise self.error(stmt, "this augmented assignment operator is not supported")
+        current = self.expr_Name(stmt.target, env)
+        value = self.b.op(prim, current, self.array_value(stmt.value, env))
+        self.bind(stmt.target, value, env, stmt)
+
+    def for_loop(self, stmt: ast.For, env):
+        """`for i in range(...)`, `for row in X`, `for a, b in zip(A, B)`: a Loop carrying
+        every variable the body assigns that exists before the loop."""
+        bounds, bind_items = self.loop_header(stmt, env)
+        carried = [n for n in assigned_names(stmt.body) if n in env]
+        index = Var(hint=loop_index_name(stmt), shape=(), static=True)
+        shapes = {n: getattr(env[n], "shape", None) for n in carried}
+        static = {n: getattr(env[n], "static", False) for n in carried}
+        for attempt in range(3):
+            params = [Var(hint=n, shape=shapes[n], static=static[n]) for n in carried]
+            inner = dict(env)
+            inner.update(zip(carried, params))
+            self.b.open_block()
+            bind_items(index, inner)
+            self.block(stmt.body, inner)
+            body = self.b.close_block()
+            results = [inner[n] for n in carried]
+            changed = [
+                n
+                for n, r in zip(carried, results)
+                if not sh.same_shape(getattr(r, "shape", None), shapes[n])
+            ]
+            # a value that starts as a constant (np.zeros(...)) may become differentiable
+            derived = [n for n, r in zip(carried, results) if static[n] and not r_static(r)]
+            if not (changed or derived) or attempt == 2:
+                break
+            for n in changed:  # the value changes shape between iterations
+                shapes[n] = sh.Opaque(n)
+            for n in derived:
+                static[n] = False
+        for n, r in zip(carried, results):
+            if isinstance(r, PyTuple) or isinstance(env[n], PyTuple):
+                raise self.error(stmt, f"'{n}' holds a tuple; loops can carry arrays and numbers")
+        outs = [Var(hint=p.hint, shape=p.shape, static=p.static) for p in params]
+        self.b.loc = self.loc(stmt)
+        self.b.append(
+            Loop(
+                index,
+                bounds,
+                [env[n] for n in carried],
+                params,
+                body,
+                results,
+                outs,
+                self.loc(stmt),
+            )
+        )
+        env.update(zip(carried, outs))
+        self.note_block_locals(stmt.body, env, "inside the loop", stmt)
+
+    def loop_header(self, stmt: ast.For, env):
+        """Bounds of the range, and a function binding the target names in the body."""
+        it = stmt.iter
+        target = stmt.target
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
+            if it.keywords or not 1 <= len(it.args) <= 3:
+                raise self.error(it, "range() takes one to three integer arguments here")
+            values = [self.loop_bound(a, env) for a in it.args]
+            start, stop, step = (
+                (Const(0), values[0], Const(1))
+                if len(values) == 1
+                else (values[0], values[1], values[2] if len(values) == 3 else Const(1))
+            )
+            if isinstance(step, Const) and step.value == 0:
+                raise self.error(it, "range() step must not be zero")
+            if not isinstance(target, ast.Name):
+                raise self.error(target, "a range loop needs a single loop variable")
+
+            def bind_range(index, inner):
+                inner[target.id] = index
+
+            return (start, stop, step), bind_range
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip":
+            arrays = [self.array_value(a, env) for a in it.args]
+            if not isinstance(target, ast.Tuple) or len(target.elts) != len(arrays):
+                raise self.error(target, "unpack zip(...) into one name per array")
+            lengths = [self.length(a) for a in arrays]
+            stop = lengths[0]
+            for n in lengths[1:]:
+                stop = self.b.op("int_min", stop, n)
+            names = [t.id if isinstance(t, ast.Name) else None for t in target.elts]
+            if None in names:
+                raise self.error(target, "unpack zip(...) into plain names")
+
+            def bind_zip(index, inner):
+                for name, array in zip(names, arrays):
+                    inner[name] = self.b.op("getitem", array, index, index=(("int", 0),))
+
+            return (Const(0), stop, Const(1)), bind_zip
+        array = self.array_value(it, env)
+        if not isinstance(target, ast.Name):
+            raise self.error(target, "iterate over an array with one loop variable")
+
+        def bind_rows(index, inner):
+            inner[target.id] = self.b.op("getitem", array, index, index=(("int", 0),))
+
+        return (Const(0), self.length(array), Const(1)), bind_rows
+
+    def length(self, array):
+        return self.b.op("getitem", self.b.op("shape", array), Const(0), index=(("int", 0),))
+
+    def loop_bound(self, node, env):
+        value = self.array_value(node, env)
+        if isinstance(value, Const) and not (
+            isinstance(value.value, int) and not isinstance(value.value, bool)
+        ):
+            raise self.error(node, "range() needs integers")
+        return value
+
+    def if_statement(self, stmt: ast.If, env):
+        pred = self.array_value(stmt.test, env)
+        if isinstance(pred, Const):  # known when the code is generated: keep one branch
+            self.block(stmt.body if pred.value else stmt.orelse, env)
+            return
+        branches = []
+        for body in (stmt.body, stmt.orelse):
+            inner = dict(env)
+            self.b.open_block()
+            self.block(body, inner)
+            branches.append((self.b.close_block(), inner))
+        (then_body, then_env), (else_body, else_env) = branches
+        names = [
+            n
+            for n in assigned_names(stmt.body + stmt.orelse)
+            if (n in env or (n in then_env and n in else_env))
+        ]
+        outs, then_results, else_results = [], [], []
+        for n in names:
+            a, b = then_env[n], else_env[n]
+            if any(isinstance(v, (PyTuple, Module, Helper)) for v in (a, b)):
+                raise self.error(stmt, f"'{n}' must be an array or number in both branches")
+            sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
+            shape = sa if sh.same_shape(sa, sb) else sh.Opaque(n)
+            static = getattr(a, "static", True) and getattr(b, "static", True)
+            outs.append(Var(hint=n, shape=shape, static=static))
+            then_results.append(a)
+            else_results.append(b)
+        self.b.loc = self.loc(stmt)
+        self.b.append(
+            Cond(pred, then_body, then_results, else_body, else_results, outs, self.loc(stmt))
+        )
+        env.update(zip(names, outs))
+        self.note_block_locals(stmt.body + stmt.orelse, env, "in one branch of the `if`", stmt)
+
+    def note_block_locals(self, body, env, where, stmt):
+        """Remember names assigned only inside a block, to explain a later use of them."""
+        for n in assigned_names(body):
+            if n not in env:
+                self.block_locals[n] = f"'{n}' is assigned only {where} at line {stmt.lineno}"
 
     def assign(self, stmt: ast.Assign, env):
         value = self.expr(stmt.value, env)
@@ -386,6 +569,10 @@ class Translator:
         if name == "np" or name == "numpy":
             raise self.error(
                 node, f"'{name}' is used but numpy is not imported", "add `import numpy as np`"
+            )
+        if name in self.block_locals:
+            raise self.error(
+                node, self.block_locals[name], f"assign '{name}' before the block to use it after"
             )
         raise self.error(node, f"name '{name}' is not defined in this function")
 
@@ -732,6 +919,34 @@ class Translator:
                 )
             ]
         )
+
+
+def r_static(value) -> bool:
+    return isinstance(value, Const) or getattr(value, "static", True)
+
+
+def assigned_names(stmts) -> list[str]:
+    """Names a block assigns, in order of first assignment (loop targets included)."""
+    names: list[str] = []
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            targets = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.For)):
+                targets = [node.target]
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Name) and sub.id not in names:
+                        names.append(sub.id)
+    return names
+
+
+def loop_index_name(stmt: ast.For) -> str:
+    if isinstance(stmt.target, ast.Name) and isinstance(stmt.iter, ast.Call):
+        if isinstance(stmt.iter.func, ast.Name) and stmt.iter.func.id == "range":
+            return stmt.target.id
+    return "i"
 
 
 def dotted_name(node) -> list[str] | None:

@@ -70,6 +70,105 @@ class Eqn:
 
 
 @dataclass(eq=False)
+class Loop:
+    """`for index in range(start, stop, step)` carrying values from one iteration to the next.
+
+    `params` are the carried values as the body sees them at the start of an
+    iteration; `results` their values at its end; `inits` what enters the first
+    iteration; `outs` what leaves the last (equal to `inits` when the loop runs
+    zero times).  The body may read any variable defined before the loop.
+    `reverse=True` iterates the range backwards (adjoint sweeps).
+    """
+
+    index: Var
+    bounds: tuple  # (start, stop, step) atoms, static ints
+    inits: list
+    params: list
+    body: list
+    results: list
+    outs: list
+    loc: Loc | None = None
+    reverse: bool = False
+    tapes: list = field(default_factory=list)  # lists created before the loop, filled by `push`
+
+    @property
+    def args(self) -> tuple:
+        return tuple(self.bounds) + tuple(self.inits)
+
+
+@dataclass(eq=False)
+class Cond:
+    """`if pred: ... else: ...`, each branch ending with the values of `outs`."""
+
+    pred: object
+    then_body: list
+    then_results: list
+    else_body: list
+    else_results: list
+    outs: list
+    loc: Loc | None = None
+
+    @property
+    def args(self) -> tuple:
+        return (self.pred,)
+
+
+def blocks(stmt):
+    """The nested statement lists of a Loop or Cond (none for an Eqn)."""
+    if isinstance(stmt, Loop):
+        return [stmt.body]
+    if isinstance(stmt, Cond):
+        return [stmt.then_body, stmt.else_body]
+    return []
+
+
+def block_results(stmt):
+    """Atoms each nested block hands back, aligned with `blocks(stmt)`."""
+    if isinstance(stmt, Loop):
+        return [stmt.results]
+    if isinstance(stmt, Cond):
+        return [stmt.then_results, stmt.else_results]
+    return []
+
+
+def outputs(stmt) -> list:
+    return list(stmt.outs)
+
+
+def walk(stmts):
+    """Every statement, depth first, nested blocks included."""
+    for s in stmts:
+        yield s
+        for block in blocks(s):
+            yield from walk(block)
+
+
+def reads(stmt) -> list:
+    """Atoms a statement reads from its surroundings (for a Loop or Cond: free variables)."""
+    if isinstance(stmt, Eqn):
+        return list(stmt.args)
+    inner_defined = set()
+    if isinstance(stmt, Loop):
+        inner_defined.update(stmt.params)
+        inner_defined.add(stmt.index)
+    for s in walk(blocks_flat(stmt)):
+        inner_defined.update(s.outs)
+        if isinstance(s, Loop):
+            inner_defined.update(s.params)
+            inner_defined.add(s.index)
+    free = list(stmt.args)
+    for s in walk(blocks_flat(stmt)):
+        free.extend(a for a in s.args if isinstance(a, Var) and a not in inner_defined)
+    for results in block_results(stmt):
+        free.extend(a for a in results if isinstance(a, Var) and a not in inner_defined)
+    return free
+
+
+def blocks_flat(stmt) -> list:
+    return [s for block in blocks(stmt) for s in block]
+
+
+@dataclass(eq=False)
 class Function:
     name: str
     params: list  # list[Var]
@@ -89,11 +188,12 @@ def is_one_const(a: Atom) -> bool:
     return isinstance(a, Const) and type(a.value) in (int, float) and a.value == 1
 
 
-def uses(eqns) -> dict:
-    """Number of times each Var is read by the equations."""
+def uses(stmts) -> dict:
+    """Number of times each Var is read, nested blocks and their results included."""
     count: dict = {}
-    for e in eqns:
-        for a in e.args:
+    for s in walk(stmts):
+        read = list(s.args) + [a for results in block_results(s) for a in results]
+        for a in read:
             if isinstance(a, Var):
                 count[a] = count.get(a, 0) + 1
     return count
@@ -102,13 +202,23 @@ def uses(eqns) -> dict:
 def verify(fn: Function) -> None:
     """Check SSA form: every var read is defined earlier (or a parameter), defined once."""
     defined = set(fn.params)
-    for e in fn.body:
-        for a in e.args:
-            if isinstance(a, Var) and a not in defined:
-                raise AssertionError(f"{fn.name}: {a} read before definition in {e.prim}")
-        for o in e.outs:
-            if o in defined:
-                raise AssertionError(f"{fn.name}: {o} defined twice")
-            defined.add(o)
-    if isinstance(fn.result, Var) and fn.result not in defined:
-        raise AssertionError(f"{fn.name}: result {fn.result} undefined")
+
+    def check_block(stmts, results):
+        for s in stmts:
+            for a in s.args:
+                if isinstance(a, Var) and a not in defined:
+                    raise AssertionError(f"{fn.name}: {a} read before definition")
+            if isinstance(s, Loop):
+                defined.add(s.index)
+                defined.update(s.params)
+            for block, inner in zip(blocks(s), block_results(s)):
+                check_block(block, inner)
+            for o in s.outs:
+                if o in defined:
+                    raise AssertionError(f"{fn.name}: {o} defined twice")
+                defined.add(o)
+        for r in results:
+            if isinstance(r, Var) and r not in defined:
+                raise AssertionError(f"{fn.name}: result {r} undefined")
+
+    check_block(fn.body, [fn.result])

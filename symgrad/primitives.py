@@ -2,8 +2,9 @@
 
 Each entry of `PRIMITIVES` says how a primitive is written in NumPy (`printer`),
 what shape it returns (`shape`), how a cotangent flows back to its arguments
-(`vjp`), and, for user-facing ones, which `np.NAME` / method spelling the
-front end accepts and with which signature.  Adding a primitive means adding
+(`vjp`), how tangents of its arguments flow forward to its result (`jvp`), and,
+for user-facing ones, which `np.NAME` / method spelling the front end accepts
+and with which signature.  Adding a primitive means adding
 one entry here and one row to `tests/test_rules.py`.
 
 A VJP rule is `rule(b, g, ans, args, params) -> cotangents`, one per arg
@@ -11,6 +12,16 @@ A VJP rule is `rule(b, g, ans, args, params) -> cotangents`, one per arg
 x))` appends `g * np.cos(x)` to the program, simplifying as it goes.  Rules
 return cotangents shaped like the primitive's output; broadcasting is undone
 by the reverse pass (`b.unbroadcast`), so no rule repeats it.
+
+A JVP rule is `rule(b, tangents, ans, args, params) -> tangent`: one tangent
+per arg in, None meaning zero (the forward pass calls a rule only when some
+tangent is not None), and the tangent of the result out, shaped like `ans`
+(None if it is zero).  A term that only one argument of a broadcasting
+primitive contributes is broadcast to the result's shape by the rule
+(`to_output`).  Every primitive whose result can vary has a JVP rule, including
+the ones only derivative rules emit (`broadcast_to`, `scatter`,
+`matmul_grad_left`, ...): forward-over-reverse differentiates adjoint programs.
+`jvp=None` means the result never varies (comparisons, shapes, constructors).
 
 Conventions at non-smooth points (documented in the README, tested):
 relu'(0) = 0 (a tie in np.maximum against a constant goes to the constant),
@@ -50,6 +61,7 @@ class Primitive:
     signature: tuple = ()  # user-facing parameters; "name=default" ones are static
     method: str | None = None  # accepted as x.<method>(...)
     helper: str | None = None  # name of a module-level helper the printed code calls
+    jvp: Callable | None = None  # None: the result never varies (its tangent is zero)
 
 
 # ---------------------------------------------------------------- printing helpers
@@ -289,6 +301,32 @@ def spread(b, g, x, params):
     return b.op("broadcast_to", expand(b, g, x, params), x)
 
 
+def to_output(b, t, ans):
+    """A tangent term that one argument alone contributes, broadcast to the result's shape."""
+    if t is None or sh.same_shape(getattr(t, "shape", None), getattr(ans, "shape", None)):
+        return t
+    return b.op("broadcast_to", t, ans)
+
+
+def multilinear(prim: str, positions=(0,)):
+    """JVP of a primitive that is linear in each argument at `positions`, the others fixed.
+
+    The tangent is the sum, over those arguments, of the primitive applied with the
+    argument's tangent in its place: d(x @ y) = dx @ y + x @ dy, d sum(x) = sum(dx).
+    """
+
+    def rule(b, ts, ans, args, p):
+        terms = []
+        for k in positions:
+            if ts[k] is not None:
+                moved = list(args)
+                moved[k] = ts[k]
+                terms.append(b.op(prim, *moved, **p))
+        return b.total(terms)
+
+    return rule
+
+
 def vjp_sum(b, g, ans, args, p):
     return [spread(b, g, args[0], p)]
 
@@ -304,9 +342,20 @@ def vjp_extremum(b, g, ans, args, p):
     return [b.div(b.mul(mask, expand(b, g, x, p)), ties)]
 
 
+def jvp_extremum(b, ts, ans, args, p):
+    (x,) = args
+    mask = b.op("eq", x, expand(b, ans, x, p))
+    ties = b.op("sum", mask, axis=p.get("axis"), keepdims=True)
+    return b.op("sum", b.div(b.mul(mask, ts[0]), ties), **p)
+
+
 def vjp_prod(b, g, ans, args, p):
     (x,) = args
     return [b.div(expand(b, b.mul(g, ans), x, p), x)]
+
+
+def jvp_prod(b, ts, ans, args, p):
+    return b.mul(ans, b.op("sum", b.div(ts[0], args[0]), **p))
 
 
 def centred(b, x, p):
@@ -319,15 +368,28 @@ def vjp_var(b, g, ans, args, p):
     return [b.mul(scale, centred(b, x, p))]
 
 
+def jvp_var(b, ts, ans, args, p):
+    return b.mul(Const(2.0), b.op("mean", b.mul(centred(b, args[0], p), ts[0]), **p))
+
+
 def vjp_std(b, g, ans, args, p):
     (x,) = args
     scale = b.div(expand(b, b.div(g, ans), x, p), count(b, x, p))
     return [b.mul(scale, centred(b, x, p))]
 
 
+def jvp_std(b, ts, ans, args, p):
+    return b.div(b.op("mean", b.mul(centred(b, args[0], p), ts[0]), **p), ans)
+
+
 def vjp_norm(b, g, ans, args, p):
     (x,) = args
     return [b.mul(x, expand(b, b.div(g, ans), x, p))]
+
+
+def jvp_norm(b, ts, ans, args, p):
+    axis, keepdims = p.get("axis"), p.get("keepdims", False)
+    return b.div(b.op("sum", b.mul(args[0], ts[0]), axis=axis, keepdims=keepdims), ans)
 
 
 def vjp_matmul(b, g, ans, args, p):
@@ -362,6 +424,16 @@ def vjp_pow(b, g, ans, args, p):
     return [dx, b.mul(g, b.mul(ans, b.op("log", safe_x)))]
 
 
+def jvp_pow(b, ts, ans, args, p):
+    x, y = args
+    tx, ty = ts
+    dx = None if tx is None else b.mul(tx, b.mul(y, b.pow(x, b.sub(y, Const(1)))))
+    if ty is None:
+        return dx
+    safe_x = b.op("where", b.op("eq", x, Const(0)), Const(1.0), x)
+    return b.total([dx, b.mul(ty, b.mul(ans, b.op("log", safe_x)))])
+
+
 def vjp_extremum2(strict: str):
     """np.maximum (strict="gt") / np.minimum (strict="lt"): ties share, except against constants."""
     other = {"gt": "lt", "lt": "gt"}[strict]
@@ -381,15 +453,57 @@ def vjp_extremum2(strict: str):
     return rule
 
 
+def jvp_extremum2(strict: str):
+    """Tangent of np.maximum / np.minimum, with the same tie convention as its VJP."""
+    other = {"gt": "lt", "lt": "gt"}[strict]
+
+    def rule(b, ts, ans, args, p):
+        x, y = args
+        tx, ty = ts
+        if isinstance(y, Const) or getattr(y, "static", False):
+            return b.mul(tx, b.op(strict, x, y))
+        if isinstance(x, Const) or getattr(x, "static", False):
+            return b.mul(ty, b.op(other, x, y))
+        half_tie = b.mul(Const(0.5), b.op("eq", x, y))
+        return b.total(
+            [
+                None if tx is None else b.mul(tx, b.add(b.op(strict, x, y), half_tie)),
+                None if ty is None else b.mul(ty, b.add(b.op(other, x, y), half_tie)),
+            ]
+        )
+
+    return rule
+
+
 def vjp_clip(b, g, ans, args, p):
     x, lo, hi = args
     inside = b.op("and_", b.op("ge", x, lo), b.op("le", x, hi))
     return [b.mul(g, inside), b.mul(g, b.op("lt", x, lo)), b.mul(g, b.op("gt", x, hi))]
 
 
+def jvp_clip(b, ts, ans, args, p):
+    x, lo, hi = args
+    tx, tlo, thi = ts
+    terms = []
+    if tx is not None:
+        terms.append(b.mul(tx, b.op("and_", b.op("ge", x, lo), b.op("le", x, hi))))
+    if tlo is not None:
+        terms.append(to_output(b, b.mul(tlo, b.op("lt", x, lo)), ans))
+    if thi is not None:
+        terms.append(to_output(b, b.mul(thi, b.op("gt", x, hi)), ans))
+    return b.total(terms)
+
+
 def vjp_where(b, g, ans, args, p):
     c, x, y = args
     return [None, b.op("where", c, g, Const(0.0)), b.op("where", c, Const(0.0), g)]
+
+
+def jvp_where(b, ts, ans, args, p):
+    c, x, y = args
+    _, tx, ty = ts
+    t = b.op("where", c, Const(0.0) if tx is None else tx, Const(0.0) if ty is None else ty)
+    return t if tx is not None and ty is not None else to_output(b, t, ans)
 
 
 def only_adds_or_drops_unit_axes(x, template, dyn) -> bool:
@@ -459,8 +573,22 @@ def vjp_stack(b, g, ans, args, p):
     return [b.op("getitem", g, Const(k), index=along(axis, ("int", 0))) for k in range(len(args))]
 
 
+def jvp_joined(prim: str):
+    """np.concatenate / np.stack: the same join of the tangents, zeros for constant parts."""
+
+    def rule(b, ts, ans, args, p):
+        parts = [b.op("zeros_like", x) if t is None else t for x, t in zip(args, ts)]
+        return b.op(prim, *parts, **p)
+
+    return rule
+
+
 def vjp_full_like(b, g, ans, args, p):
     return [None, b.op("sum", g)]
+
+
+def jvp_full_like(b, ts, ans, args, p):
+    return None if ts[1] is None else b.op("full_like", args[0], ts[1])
 
 
 def unary(rule):
@@ -468,12 +596,35 @@ def unary(rule):
     return lambda b, g, ans, args, p: [rule(b, g, ans, args[0])]
 
 
+def diagonal(rule):
+    """JVP of a one-argument elementwise function from its rule `(b, g, ans, x) -> ct`.
+
+    Its Jacobian is diagonal, so pushing a tangent forward multiplies by the same
+    derivative as pulling a cotangent back: the tangent takes the cotangent's place.
+    """
+    return lambda b, ts, ans, args, p: rule(b, ts[0], ans, args[0])
+
+
 def linear_add(b, g, ans, args, p):
     return [g, g]
 
 
+def jvp_add(b, ts, ans, args, p):
+    tx, ty = ts
+    if tx is not None and ty is not None:
+        return b.add(tx, ty)
+    return to_output(b, ty if tx is None else tx, ans)
+
+
 def linear_sub(b, g, ans, args, p):
     return [g, b.neg(g)]
+
+
+def jvp_sub(b, ts, ans, args, p):
+    tx, ty = ts
+    if tx is not None and ty is not None:
+        return b.sub(tx, ty)
+    return to_output(b, b.neg(ty) if tx is None else tx, ans)
 
 
 def vjp_mul(b, g, ans, args, p):
@@ -486,9 +637,29 @@ def vjp_div(b, g, ans, args, p):
     return [b.div(g, y), b.neg(b.div(b.mul(g, ans), y))]
 
 
+def jvp_div(b, ts, ans, args, p):
+    x, y = args
+    tx, ty = ts
+    if ty is None:
+        return b.div(tx, y)
+    through_y = b.div(b.mul(ty, ans), y)
+    return b.neg(through_y) if tx is None else b.sub(b.div(tx, y), through_y)
+
+
 def vjp_logaddexp(b, g, ans, args, p):
     x, y = args
     return [b.mul(g, b.op("exp", b.sub(x, ans))), b.mul(g, b.op("exp", b.sub(y, ans)))]
+
+
+def jvp_logaddexp(b, ts, ans, args, p):
+    x, y = args
+    tx, ty = ts
+    return b.total(
+        [
+            None if tx is None else b.mul(tx, b.op("exp", b.sub(x, ans))),
+            None if ty is None else b.mul(ty, b.op("exp", b.sub(y, ans))),
+        ]
+    )
 
 
 # ---------------------------------------------------------------- the table
@@ -499,14 +670,16 @@ def _prims(*entries):
 
 
 def elementwise(name, rule):
-    return Primitive(name, np_call(name), same, unary(rule), numpy=name, signature=("x",))
+    return Primitive(
+        name, np_call(name), same, unary(rule), numpy=name, signature=("x",), jvp=diagonal(rule)
+    )
 
 
 def nondiff(name, printer, shape=unknown, **kw):
     return Primitive(name, printer, shape, None, **kw)
 
 
-def reduction(name, rule):
+def reduction(name, rule, jvp):
     return Primitive(
         name,
         print_reduce(name),
@@ -515,6 +688,7 @@ def reduction(name, rule):
         numpy=name,
         signature=("a", "axis=None", "keepdims=False"),
         method=name,
+        jvp=jvp,
     )
 
 
@@ -524,13 +698,21 @@ def comparison(name, op):
 
 PRIMITIVES = _prims(
     # arithmetic (operators)
-    Primitive("add", infix("+", PREC_ADD), broadcast, linear_add),
-    Primitive("sub", infix("-", PREC_ADD), broadcast, linear_sub),
-    Primitive("mul", infix("*", PREC_MUL), broadcast, vjp_mul),
-    Primitive("div", infix("/", PREC_MUL), broadcast, vjp_div),
-    Primitive("pow", infix("**", PREC_POW), broadcast, vjp_pow),
-    Primitive("neg", print_neg, same, unary(lambda b, g, ans, x: b.neg(g))),
-    Primitive("matmul", infix("@", PREC_MUL), shape_matmul, vjp_matmul),
+    Primitive("add", infix("+", PREC_ADD), broadcast, linear_add, jvp=jvp_add),
+    Primitive("sub", infix("-", PREC_ADD), broadcast, linear_sub, jvp=jvp_sub),
+    Primitive("mul", infix("*", PREC_MUL), broadcast, vjp_mul, jvp=multilinear("mul", (0, 1))),
+    Primitive("div", infix("/", PREC_MUL), broadcast, vjp_div, jvp=jvp_div),
+    Primitive("pow", infix("**", PREC_POW), broadcast, vjp_pow, jvp=jvp_pow),
+    Primitive(
+        "neg",
+        print_neg,
+        same,
+        unary(lambda b, g, ans, x: b.neg(g)),
+        jvp=diagonal(lambda b, t, ans, x: b.neg(t)),
+    ),
+    Primitive(
+        "matmul", infix("@", PREC_MUL), shape_matmul, vjp_matmul, jvp=multilinear("matmul", (0, 1))
+    ),
     # elementwise functions: d/dx, written with the result `ans` where that saves work
     elementwise("exp", lambda b, g, ans, x: b.mul(g, ans)),
     elementwise("log", lambda b, g, ans, x: b.div(g, x)),
@@ -549,28 +731,81 @@ PRIMITIVES = _prims(
     nondiff("sign", np_call("sign"), same, numpy="sign", signature=("x",)),
     # binary functions
     Primitive(
-        "maximum", np_call("maximum"), broadcast, vjp_extremum2("gt"), "maximum", ("x1", "x2")
+        "maximum",
+        np_call("maximum"),
+        broadcast,
+        vjp_extremum2("gt"),
+        "maximum",
+        ("x1", "x2"),
+        jvp=jvp_extremum2("gt"),
     ),
     Primitive(
-        "minimum", np_call("minimum"), broadcast, vjp_extremum2("lt"), "minimum", ("x1", "x2")
+        "minimum",
+        np_call("minimum"),
+        broadcast,
+        vjp_extremum2("lt"),
+        "minimum",
+        ("x1", "x2"),
+        jvp=jvp_extremum2("lt"),
     ),
-    Primitive("power", np_call("power"), broadcast, vjp_pow, "power", ("x1", "x2")),
+    Primitive("power", np_call("power"), broadcast, vjp_pow, "power", ("x1", "x2"), jvp=jvp_pow),
     Primitive(
-        "logaddexp", np_call("logaddexp"), broadcast, vjp_logaddexp, "logaddexp", ("x1", "x2")
+        "logaddexp",
+        np_call("logaddexp"),
+        broadcast,
+        vjp_logaddexp,
+        "logaddexp",
+        ("x1", "x2"),
+        jvp=jvp_logaddexp,
     ),
-    Primitive("dot", np_call("dot"), shape_matmul, vjp_matmul, "dot", ("a", "b"), method="dot"),
-    Primitive("matmul_fn", np_call("matmul"), shape_matmul, vjp_matmul, "matmul", ("x1", "x2")),
-    Primitive("outer", np_call("outer"), unknown, vjp_outer, "outer", ("a", "b")),
-    Primitive("where", np_call("where"), broadcast, vjp_where, "where", ("condition", "x", "y")),
-    Primitive("clip", np_call("clip"), broadcast, vjp_clip, "clip", ("a", "a_min", "a_max")),
+    Primitive(
+        "dot",
+        np_call("dot"),
+        shape_matmul,
+        vjp_matmul,
+        "dot",
+        ("a", "b"),
+        method="dot",
+        jvp=multilinear("dot", (0, 1)),
+    ),
+    Primitive(
+        "matmul_fn",
+        np_call("matmul"),
+        shape_matmul,
+        vjp_matmul,
+        "matmul",
+        ("x1", "x2"),
+        jvp=multilinear("matmul_fn", (0, 1)),
+    ),
+    Primitive(
+        "outer",
+        np_call("outer"),
+        unknown,
+        vjp_outer,
+        "outer",
+        ("a", "b"),
+        jvp=multilinear("outer", (0, 1)),
+    ),
+    Primitive(
+        "where",
+        np_call("where"),
+        broadcast,
+        vjp_where,
+        "where",
+        ("condition", "x", "y"),
+        jvp=jvp_where,
+    ),
+    Primitive(
+        "clip", np_call("clip"), broadcast, vjp_clip, "clip", ("a", "a_min", "a_max"), jvp=jvp_clip
+    ),
     # reductions
-    reduction("sum", vjp_sum),
-    reduction("mean", vjp_mean),
-    reduction("max", vjp_extremum),
-    reduction("min", vjp_extremum),
-    reduction("prod", vjp_prod),
-    reduction("var", vjp_var),
-    reduction("std", vjp_std),
+    reduction("sum", vjp_sum, multilinear("sum")),
+    reduction("mean", vjp_mean, multilinear("mean")),
+    reduction("max", vjp_extremum, jvp_extremum),
+    reduction("min", vjp_extremum, jvp_extremum),
+    reduction("prod", vjp_prod, jvp_prod),
+    reduction("var", vjp_var, jvp_var),
+    reduction("std", vjp_std, jvp_std),
     Primitive(
         "norm",
         lambda args, params: call("np.linalg.norm", args, params, ("axis", "keepdims")),
@@ -578,6 +813,7 @@ PRIMITIVES = _prims(
         vjp_norm,
         numpy="linalg.norm",
         signature=("x", "ord=None", "axis=None", "keepdims=False"),
+        jvp=jvp_norm,
     ),
     # structure
     Primitive(
@@ -588,6 +824,7 @@ PRIMITIVES = _prims(
         "transpose",
         ("a", "axes=None"),
         method="transpose",
+        jvp=multilinear("transpose"),
     ),
     Primitive(
         "reshape",
@@ -597,8 +834,9 @@ PRIMITIVES = _prims(
         "reshape",
         ("a", "newshape"),
         method="reshape",
+        jvp=multilinear("reshape"),
     ),
-    Primitive("getitem", print_getitem, shape_getitem, vjp_getitem),
+    Primitive("getitem", print_getitem, shape_getitem, vjp_getitem, jvp=multilinear("getitem")),
     Primitive(
         "concatenate",
         print_list_call("concatenate"),
@@ -606,9 +844,16 @@ PRIMITIVES = _prims(
         vjp_concatenate,
         "concatenate",
         ("*arrays", "axis=0"),
+        jvp=jvp_joined("concatenate"),
     ),
     Primitive(
-        "stack", print_list_call("stack"), shape_stacked, vjp_stack, "stack", ("*arrays", "axis=0")
+        "stack",
+        print_list_call("stack"),
+        shape_stacked,
+        vjp_stack,
+        "stack",
+        ("*arrays", "axis=0"),
+        jvp=jvp_joined("stack"),
     ),
     # constructors: their values carry no derivative (except full_like's fill value)
     nondiff("ones", np_call("ones"), numpy="ones", signature=("shape",)),
@@ -617,7 +862,13 @@ PRIMITIVES = _prims(
     nondiff("zeros_like", np_call("zeros_like"), same, numpy="zeros_like", signature=("a",)),
     nondiff("eye", np_call("eye"), numpy="eye", signature=("N",)),
     Primitive(
-        "full_like", np_call("full_like"), same, vjp_full_like, "full_like", ("a", "fill_value")
+        "full_like",
+        np_call("full_like"),
+        same,
+        vjp_full_like,
+        "full_like",
+        ("a", "fill_value"),
+        jvp=jvp_full_like,
     ),
     # comparisons and logic: boolean results, no derivative
     comparison("gt", ">"),
@@ -632,13 +883,15 @@ PRIMITIVES = _prims(
     nondiff("ndim", lambda args, params: (f"np.ndim({args[0].text})", PREC_ATOM)),
     nondiff("size", lambda args, params: (f"np.size({args[0].text})", PREC_ATOM), scalar),
     nondiff("tuple", print_tuple),
-    # only emitted by derivative rules
+    # only emitted by derivative rules; those linear in an argument have JVP rules, since
+    # forward-over-reverse (Hessian-vector products) differentiates adjoint programs
     nondiff(
         "broadcast_to",
         lambda args, params: (f"np.broadcast_to({args[0].text}, {shape_text(args[1])})", PREC_ATOM),
         lambda shapes, params: shapes[1],
+        jvp=multilinear("broadcast_to"),
     ),
-    nondiff("expand_dims", np_call("expand_dims", ("axis",))),
+    nondiff("expand_dims", np_call("expand_dims", ("axis",)), jvp=multilinear("expand_dims")),
     nondiff(
         "reshape_like",
         lambda args, params: (
@@ -646,28 +899,45 @@ PRIMITIVES = _prims(
             PREC_ATOM,
         ),
         lambda shapes, params: shapes[1],
+        jvp=multilinear("reshape_like"),
     ),
-    nondiff("ravel", np_call("ravel")),
-    nondiff("scatter", None, lambda shapes, params: shapes[1]),  # printed as statements by emit
+    nondiff("ravel", np_call("ravel"), jvp=multilinear("ravel")),
+    nondiff(
+        "scatter",
+        None,  # printed as statements by emit
+        lambda shapes, params: shapes[1],
+        jvp=multilinear("scatter"),
+    ),
+    # `acc[index] += g` on an accumulator symgrad allocated itself: printed by emit
+    nondiff("scatter_add", None, lambda shapes, params: shapes[0]),
     nondiff(
         "unbroadcast",
         lambda args, params: (f"_unbroadcast({args[0].text}, {shape_text(args[1])})", PREC_ATOM),
         lambda shapes, params: shapes[1],
         helper="_unbroadcast",
+        jvp=multilinear("unbroadcast"),
     ),
+    # _matmul_grad_left(g, a, b) reads only the shape of a: it is linear in g and in b
     nondiff(
         "matmul_grad_left",
         lambda args, params: call("_matmul_grad_left", args),
         lambda shapes, params: shapes[1],
         helper="_matmul_grad_left",
+        jvp=multilinear("matmul_grad_left", (0, 2)),
     ),
     nondiff(
         "matmul_grad_right",
         lambda args, params: call("_matmul_grad_right", args),
         lambda shapes, params: shapes[2],
         helper="_matmul_grad_right",
+        jvp=multilinear("matmul_grad_right", (0, 1)),
     ),
-    nondiff("copy", lambda args, params: (f"np.array({args[0].text})", PREC_ATOM), same),
+    nondiff(
+        "copy",
+        lambda args, params: (f"np.array({args[0].text})", PREC_ATOM),
+        same,
+        jvp=multilinear("copy"),
+    ),
     nondiff(
         "grad_seed",
         lambda args, params: call("_grad_seed", args),
@@ -677,6 +947,10 @@ PRIMITIVES = _prims(
     # a call to a helper function of the user's file (primal only; gradients inline helpers)
     nondiff("call", lambda args, params: call(params["func"], args)),
     nondiff("unpack", None),  # `N, D = X.shape`: printed as a statement by emit
+    nondiff("int_min", lambda args, params: call("min", args), scalar),
+    # the tape of a loop: values the adjoint sweep needs, saved by the forward sweep
+    nondiff("push", None),  # `tape.append(value)`: printed as a statement by emit
+    nondiff("pop", lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.pop()", PREC_ATOM)),
 )
 
 # Derivative-rule helpers live in the generated module's preamble, emitted only when used.

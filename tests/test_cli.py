@@ -514,20 +514,36 @@ INVALID = [
         [],
     ),
     (
-        "for-loop",
+        "for-else",
         "import numpy as np\n\n\ndef cost(w):\n    s = 0.0\n"
-        "    for v in w:\n        s = s + v\n    return s\n",
+        "    for v in w:\n        s = s + v\n    else:\n        s = s * 2.0\n    return s\n",
+        6,
+        False,
+        ["for"],
+    ),
+    (
+        "break",
+        "import numpy as np\n\n\ndef cost(w):\n    s = np.sum(w)\n"
+        "    for k in range(3):\n        break\n    return s\n",
+        7,
+        False,
+        ["break"],
+    ),
+    (
+        "item-augassign",
+        "import numpy as np\n\n\ndef cost(w):\n    v = w * 2.0\n    v[0] += 1.0\n"
+        "    return np.sum(v)\n",
         6,
         False,
         [],
     ),
     (
-        "if-statement",
-        "import numpy as np\n\n\ndef cost(w):\n    s = np.sum(w)\n"
-        "    if s > 0:\n        s = s * 2.0\n    return s\n",
-        6,
-        False,
-        [],
+        "loop-local-used-after",
+        "import numpy as np\n\n\ndef cost(w):\n    for k in range(3):\n"
+        "        s = np.sum(w) * k\n    return s\n",
+        7,
+        True,
+        ["loop"],
     ),
     (
         "lambda",
@@ -596,12 +612,12 @@ def test_fft_message_says_not_supported(tmp_path):
     assert "not supported" in message or "unsupported" in message, message
 
 
-@pytest.mark.parametrize("construct", ["while", "for", "if"])
+@pytest.mark.parametrize("construct", ["while", "break", "continue"])
 def test_control_flow_message_names_construct(tmp_path, construct):
     body = {
         "while": "    while s < 1.0:\n        s = s * 2.0\n",
-        "for": "    for v in w:\n        s = s + v\n",
-        "if": "    if s > 0:\n        s = s * 2.0\n",
+        "break": "    for v in w:\n        break\n",
+        "continue": "    for v in w:\n        continue\n",
     }[construct]
     src = write_src(
         tmp_path,
@@ -609,8 +625,9 @@ def test_control_flow_message_names_construct(tmp_path, construct):
     )
     before = listing(tmp_path)
     proc = run_cli("gen", src, cwd=tmp_path)
-    errors = assert_user_error(proc, tmp_path, src, before, line=6)
-    at_line = [m["msg"] for m in errors if int(m["line"]) == 6]
+    line = 6 if construct == "while" else 7
+    errors = assert_user_error(proc, tmp_path, src, before, line=line)
+    at_line = [m["msg"] for m in errors if int(m["line"]) == line]
     assert any(construct in msg for msg in at_line), proc.stderr
 
 
