@@ -97,11 +97,11 @@ class Layout:
         self.block_end: dict[int, int] = {}  # id(block list) -> position after its last stmt
         self.def_pos: dict[Var, int] = {}
         self.def_block: dict[Var, int] = {}
-        self.reads: list[tuple] = []  # (var, position, block id, enclosing loops)
+        self.reads: list[tuple] = []  # (var, position, block id, enclosing loops, reader)
         self.counter = 0
         self._walk(stmts, [])
         end = self.counter + 1
-        self.reads.extend((o, end, id(stmts), ()) for o in outputs if isinstance(o, Var))
+        self.reads.extend((o, end, id(stmts), (), None) for o in outputs if isinstance(o, Var))
         count: dict = {}
         for var, *_ in self.reads:
             count[var] = count.get(var, 0) + 1
@@ -116,7 +116,8 @@ class Layout:
             self.position[id(s)] = pos
             for a in s.args:
                 if isinstance(a, Var):
-                    self.reads.append((a, pos, id(stmts), tuple(loops)))
+                    reader = s.outs[0] if isinstance(s, Eqn) and len(s.outs) == 1 else None
+                    self.reads.append((a, pos, id(stmts), tuple(loops), reader))
             inner_loops = loops + [s] if isinstance(s, Loop) else loops
             if isinstance(s, Loop):
                 self.def_pos[s.index] = pos
@@ -129,7 +130,7 @@ class Layout:
                 self.block_end[id(block)] = self.counter
                 for r in results:
                     if isinstance(r, Var):
-                        self.reads.append((r, self.counter, id(block), tuple(inner_loops)))
+                        self.reads.append((r, self.counter, id(block), tuple(inner_loops), None))
             if isinstance(s, Loop):
                 self.block_end[id(s)] = self.counter
             for o in s.outs:
@@ -141,21 +142,25 @@ class Layout:
     def _choose_inline(self, inline_ok) -> dict:
         """Temporaries read once, in the block that defines them, are written inline."""
         chosen = {}
-        for var, pos, block, _loops in self.reads:
+        for var, pos, block, _loops, reader in self.reads:
             if self.count[var] == 1 and var in inline_ok and self.def_block.get(var) == block:
-                chosen[var] = pos
+                chosen[var] = (pos, reader)
         return chosen
+
+    def written_at(self, pos, reader) -> int:
+        """Where a read really happens: an inlined reader is written inside its consumer."""
+        while reader in self.inline:
+            pos, reader = self.inline[reader]
+        return pos
 
     def _last_use(self, end) -> dict:
         last: dict = {}
-        for var, pos, _block, loops in self.reads:
+        for var, pos, _block, loops, reader in self.reads:
+            pos = self.written_at(pos, reader)
             for loop in loops:
                 if self.def_pos.get(var, 0) < self.position[id(loop)]:
                     pos = max(pos, self.block_end[id(loop)])
                     break
-            last[var] = max(last.get(var, -1), pos)
-        # an inlined temporary's arguments are read where the temporary is written
-        for var, pos in sorted(self.inline.items(), key=lambda kv: -kv[1]):
             last[var] = max(last.get(var, -1), pos)
         return last
 
@@ -272,11 +277,35 @@ class FunctionEmitter:
         name = self.namer.name(e.out, self.pos(e))
         self.write(f"{indent}{name} = {rhs}", e, indent)
 
-    def bind(self, name: str, atom, indent: str):
-        """`name = atom` unless atom already lives under that name."""
-        text = self.printed(atom).text
-        if text != name:
-            self.write(f"{indent}{name} = {text}", None, indent)
+    def bind_all(self, pairs, indent: str):
+        """Assign each (name, atom) as one parallel assignment would.
+
+        An assignment waits while another pending one still reads the name's old
+        value; a cycle (a swap) goes through a temporary.
+        """
+        pending = [(n, a) for n, a in pairs if self.printed(a).text != n]
+        while pending:
+            for k, (name, atom) in enumerate(pending):
+                others = [a for j, (_, a) in enumerate(pending) if j != k]
+                if not any(name in self.names_read(a) for a in others):
+                    self.write(f"{indent}{name} = {self.printed(atom).text}", None, indent)
+                    del pending[k]
+                    break
+            else:
+                name, atom = pending[0]
+                temp = Var(hint=f"{name}_next")
+                self.namer.name(temp, self.layout.counter + 1)
+                self.write(
+                    f"{indent}{self.namer.names[temp]} = {self.printed(atom).text}", None, indent
+                )
+                pending[0] = (name, temp)
+
+    def names_read(self, atom) -> set:
+        if isinstance(atom, Const):
+            return set()
+        if atom in self.inline:
+            return set().union(*(self.names_read(a) for a in self.inline[atom].args))
+        return {self.namer.names.get(atom)}
 
     def loop(self, s: Loop, indent: str, in_adjoint: bool):
         now = self.pos(s)
@@ -291,7 +320,7 @@ class FunctionEmitter:
             names.append(name)
             if isinstance(result, Var):
                 self.namer.preferred[result] = name
-            self.bind(name, init, indent)
+        self.bind_all(list(zip(names, s.inits)), indent)
         start, stop, step = (self.printed(b).text for b in s.bounds)
         index = self.namer.name(s.index, now)
         if step == "1":
@@ -303,10 +332,9 @@ class FunctionEmitter:
         self.write(f"{indent}for {index} in {span}:", None, indent)
         inner = indent + INDENT
         wrote = self.block(s.body, inner, in_adjoint)
-        for name, result in zip(names, s.results):
-            before = len(self.lines)
-            self.bind(name, result, inner)
-            wrote = wrote or len(self.lines) > before
+        before = len(self.lines)
+        self.bind_all(list(zip(names, s.results)), inner)
+        wrote = wrote or len(self.lines) > before
         if not wrote:
             self.lines.append(f"{inner}pass")
         for name, out in zip(names, s.outs):
@@ -333,8 +361,7 @@ class FunctionEmitter:
                 self.lines.append(f"{indent}else:")
             before = len(self.lines)
             self.block(body, inner, in_adjoint)
-            for name, r in zip(names, results):
-                self.bind(name, r, inner)
+            self.bind_all(list(zip(names, results)), inner)
             if len(self.lines) == before:
                 self.lines.append(f"{inner}pass")
 

@@ -589,9 +589,9 @@ def _dce(stmts, live: set) -> list:
             continue
         if isinstance(s, Loop):
             # every carried value is kept; the body keeps what they and the tapes need
-            body_live = set(live) | {r for r in s.results if is_var(r)} | set(s.tapes)
-            body = _dce(s.body, body_live)
-            new = replace(s, body=body, tapes=[t for t in s.tapes if t in live])
+            tapes = [t for t in s.tapes if t in live]  # those some pop still reads
+            body_live = set(live) | {r for r in s.results if is_var(r)} | set(tapes)
+            new = replace(s, body=_dce(s.body, body_live), tapes=tapes)
         else:
             then_body = _dce(s.then_body, set(live) | {r for r in s.then_results if is_var(r)})
             else_body = _dce(s.else_body, set(live) | {r for r in s.else_results if is_var(r)})
