@@ -26,6 +26,8 @@ GENERATED = [
         "generated/softmax_regression_grad.py",
     ),
     ("examples/mlp.py", ["cost"], ["W", "V"], "generated/mlp_grad.py"),
+    ("examples/rnn.py", ["cost"], ["h0", "W", "U"], "generated/rnn_grad.py"),
+    ("examples/iris_mlp.py", ["cost"], ["W", "V"], "generated/iris_mlp_grad.py"),
     ("examples/batchnorm.py", ["cost"], ["X", "gamma", "beta"], "generated/batchnorm_grad.py"),
     (
         "examples/residual_block.py",
