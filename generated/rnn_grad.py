@@ -44,9 +44,9 @@ def grad_cost(X, Y, h0, W, U):
         t2 = X[t]
         dh = dh + dloss * 0.5 * (2 * saved.pop())
         t4 = dh * (1 - h**2)
+        dU += np.outer(t4, t2)
+        dW += np.outer(t4, h_prev)
         dh = W.T @ t4
-        dU = dU + np.outer(t4, t2)
-        dW = dW + np.outer(t4, h_prev)
     return dh, dW, dU
 
 
@@ -79,9 +79,9 @@ def value_and_grad_cost(X, Y, h0, W, U):
         t2 = X[t]
         dh = dh + dloss * 0.5 * (2 * saved.pop())
         t4 = dh * (1 - h**2)
+        dU += np.outer(t4, t2)
+        dW += np.outer(t4, h_prev)
         dh = W.T @ t4
-        dU = dU + np.outer(t4, t2)
-        dW = dW + np.outer(t4, h_prev)
     return value, (dh, dW, dU)
 
 
@@ -113,7 +113,7 @@ def vjp_cost(X, Y, h0, W, U, g):
         t2 = X[t]
         dh = dh + dloss * 0.5 * (2 * saved.pop())
         t4 = dh * (1 - h**2)
+        dU += np.outer(t4, t2)
+        dW += np.outer(t4, h_prev)
         dh = W.T @ t4
-        dU = dU + np.outer(t4, t2)
-        dW = dW + np.outer(t4, h_prev)
     return dh, dW, dU

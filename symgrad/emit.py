@@ -263,8 +263,9 @@ class FunctionEmitter:
             return
         if e.prim == "scatter_add":
             acc, g, *dyn = [self.printed(a) for a in e.args]
-            index = index_text(e.params["index"], dyn)
-            self.write(f"{indent}{acc.text}[{index}] += {g.text}", e, indent)
+            index = e.params["index"]
+            target = f"{acc.text}[{index_text(index, dyn)}]" if index else acc.text
+            self.write(f"{indent}{target} += {g.text}", e, indent)
             self.namer.fix(e.out, acc.text)  # the same array, updated in place
             return
         if e.out in self.inline_vars:

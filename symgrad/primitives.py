@@ -908,7 +908,7 @@ PRIMITIVES = _prims(
         lambda shapes, params: shapes[1],
         jvp=multilinear("scatter"),
     ),
-    # `acc[index] += g` on an accumulator symgrad allocated itself: printed by emit
+    # `acc[index] += g` (or `acc += g`) on an accumulator symgrad allocated itself
     nondiff("scatter_add", None, lambda shapes, params: shapes[0]),
     nondiff(
         "unbroadcast",

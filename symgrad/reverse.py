@@ -342,7 +342,10 @@ class Adjointer:
             cts.setdefault(v, []).append(o)
 
     def accumulate(self, acc: Var, terms: list):
-        """acc + sum(terms); a term that is zeros with one slice set becomes `acc[i] += g`."""
+        """`acc += sum(terms)` in place: acc is a fresh array the loop owns.
+
+        A term that is zeros with one slice set becomes `acc[i] += g`.
+        """
         b = self.b
         rest = []
         for term in terms:
@@ -352,7 +355,9 @@ class Adjointer:
                 acc = b.op("scatter_add", acc, g, *dyn, cse=False, index=e.params["index"])
             else:
                 rest.append(term)
-        return b.add(acc, b.total(rest)) if rest else acc
+        if rest:
+            acc = b.op("scatter_add", acc, b.total(rest), cse=False, index=())
+        return acc
 
     def tape(self, s: Loop, adjoint_body: list) -> list:
         """Save what the adjoint body reads of the forward iteration; pop it in reverse."""
