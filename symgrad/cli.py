@@ -12,7 +12,8 @@ import sys
 import tempfile
 import traceback
 
-from .api import HEADER_MARK, VERSION, generate
+from .api import HEADER_MARK, MODES, VERSION, check_modes, generate
+from .dense import JACOBIAN_MODES
 from .errors import SymgradError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -75,6 +76,20 @@ def add_gen_arguments(gen) -> None:
     gen.add_argument(
         "--force", action="store_true", help="overwrite an output file symgrad did not generate"
     )
+    gen.add_argument(
+        "--mode",
+        choices=MODES,
+        default="reverse",
+        help="reverse: grad_, value_and_grad_, vjp_ (default); forward: jvp_, jacobian_; "
+        "all: both, plus hvp_ and hessian_ for scalar functions",
+    )
+    gen.add_argument(
+        "--jacobian",
+        choices=JACOBIAN_MODES,
+        default="auto",
+        help="how jacobian_ works: forward (one pass per input element), reverse (one per "
+        "output element), or auto: forward when the output has at least as many elements",
+    )
 
 
 def main(argv=None) -> int:
@@ -125,8 +140,18 @@ def parse_shapes(items) -> dict:
 
 def run_gen(args) -> int:
     source = read_source(args.path)
+    try:
+        check_modes(args.mode, args.jacobian)
+    except ValueError as exc:
+        raise UsageError(f"--mode {args.mode} --jacobian {args.jacobian}: {exc}") from None
     text = generate(
-        source, args.path, funcs=args.func, wrt=wrt_list(args), shapes=parse_shapes(args.shape)
+        source,
+        args.path,
+        funcs=args.func,
+        wrt=wrt_list(args),
+        shapes=parse_shapes(args.shape),
+        mode=args.mode,
+        jacobian=args.jacobian,
     )
     if args.output == "-":
         sys.stdout.write(text)
@@ -177,7 +202,68 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
+def add_show_arguments(show) -> None:
+    add_source_arguments(show)
+    view = show.add_mutually_exclusive_group()
+    view.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the evaluation and adjoint traces, one line per primitive",
+    )
+    view.add_argument(
+        "--graph",
+        nargs="?",
+        const="-",
+        metavar="OUT",
+        help="write the computational graph as Graphviz DOT to stdout, or to OUT "
+        "(.dot/.gv; .svg/.png/.pdf are rendered with Graphviz's dot)",
+    )
+    show.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the code: auto (on a terminal, unless NO_COLOR is set), always or never",
+    )
+
+
+def run_show(args) -> int:
+    from . import show
+
+    try:
+        text = show_text(show, args)
+    except show.ShowError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def show_text(show, args) -> str:
+    """What `symgrad show` prints; writing a graph to a file prints nothing."""
+    source = read_source(args.path)
+    wrt, shapes = wrt_list(args), parse_shapes(args.shape)
+    if args.graph is not None:
+        names = show.function_names(source, args.path, args.func)
+        if len(names) != 1:
+            raise UsageError(
+                f"--graph draws one function; choose it with --func (found: {', '.join(names)})"
+            )
+        dot = show.graph_dot(show.build_trace(source, args.path, names[0], wrt, shapes))
+        if args.graph == "-":
+            return dot
+        show.write_graph(dot, args.graph)
+        return ""
+    if args.trace:
+        text = "\n".join(
+            show.format_trace(show.build_trace(source, args.path, name, wrt, shapes), args.path)
+            for name in show.function_names(source, args.path, args.func)
+        )
+    else:
+        text = show.code(source, args.path, args.func, wrt, shapes)
+    return show.highlight(text) if show.use_colour(sys.stdout, args.color) else text
+
+
 # Every subcommand: name -> (help, add_arguments(parser), run(args) -> exit status).
 COMMANDS = {
     "gen": ("write a module of gradient code for a Python file", add_gen_arguments, run_gen),
+    "show": ("print the emitted code, traces or graph of a function", add_show_arguments, run_show),
 }

@@ -21,7 +21,11 @@ def load_module(source: str, name: str | None = None) -> types.ModuleType:
 def numeric_vjp(f, args, index, g, eps=1e-6):
     """Central-difference gradient of <g, f(*args)> with respect to args[index]."""
     args = [
-        a if isinstance(a, (bool, int)) else np.array(a, dtype=float) if not np.isscalar(a) else float(a)
+        a
+        if isinstance(a, (bool, int))
+        else np.array(a, dtype=float)
+        if not np.isscalar(a)
+        else float(a)
         for a in args
     ]
     x = args[index]

@@ -238,7 +238,8 @@ def test_every_example_is_covered():
         for p in EXAMPLES_DIR.glob("*.py")
         if p.stem != "__init__" and not p.stem.startswith("train_")
     }
-    assert on_disk == set(EXAMPLES)
+    # vector-valued examples (not costs) are covered by tests/test_forward.py
+    assert on_disk - {"lecture_trace"} == set(EXAMPLES)
 
 
 @pytest.mark.parametrize("name, variant, wrt, seed", SEEDED_CASES)

@@ -1,7 +1,4 @@
 """The lecture's first example: L = 1/2 (y - w x)^2."""
 
-import numpy as np
-
-
 def loss(w, x, y):
     return 0.5 * (y - w * x) ** 2
