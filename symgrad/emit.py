@@ -45,37 +45,39 @@ def const_text(c: Const) -> Printed:
 class Namer:
     """Readable, collision-free names; a name is reused once its old value is dead."""
 
-    def __init__(self, reserved, last_use):
+    def __init__(self, reserved, layout, pinned):
         self.reserved = set(reserved) | set(keyword.kwlist) | {"np"}
-        self.last_use = last_use
+        self.layout = layout
+        self.pinned = set(pinned)  # parameters: their names are never reused
         self.holders: dict[str, list] = {}  # every variable that has had the name
         self.names: dict[Var, str] = {}
         self.preferred: dict[Var, str] = {}
         self.alias: dict[Var, Var] = {}  # a branch result -> the if's output it becomes
         self.temps = 0
 
-    def name(self, var: Var, now: int) -> str:
+    def name(self, var: Var, now: int, path=()) -> str:
         if var in self.names:
             return self.names[var]
         wish = self.preferred.get(var)
-        if wish and self.free(wish, now, except_var=self.alias.get(var)):
+        if wish and self.free(wish, now, path, except_var=self.alias.get(var)):
             return self.fix(var, wish)
         base = var.hint if var.hint and var.hint.isidentifier() else ""
         if not base:
             self.temps += 1
             base = f"t{self.temps}"
         candidate, k = base, 0
-        while not self.free(candidate, now):
+        while not self.free(candidate, now, path):
             k += 1
             candidate = f"{base}_{k}"
         return self.fix(var, candidate)
 
-    def free(self, name, now, except_var=None) -> bool:
-        """The name holds no value that is still read after `now`."""
+    def free(self, name, now, path=(), except_var=None) -> bool:
+        """The name holds no value still read after `now` (on a path that can follow it)."""
         if name in self.reserved:
             return False
         return all(
-            old is except_var or self.last_use.get(old, -1) <= now
+            old is except_var
+            or (old not in self.pinned and self.layout.last_read(old, path) <= now)
             for old in self.holders.get(name, ())
         )
 
@@ -97,11 +99,12 @@ class Layout:
         self.block_end: dict[int, int] = {}  # id(block list) -> position after its last stmt
         self.def_pos: dict[Var, int] = {}
         self.def_block: dict[Var, int] = {}
-        self.reads: list[tuple] = []  # (var, position, block id, enclosing loops, reader)
+        # (var, position, block id, enclosing loops, reader, branch path)
+        self.reads: list[tuple] = []
         self.counter = 0
-        self._walk(stmts, [])
+        self._walk(stmts, [], ())
         end = self.counter + 1
-        self.reads.extend((o, end, id(stmts), (), None) for o in outputs if isinstance(o, Var))
+        self.reads.extend((o, end, id(stmts), (), None, ()) for o in outputs if isinstance(o, Var))
         count: dict = {}
         for var, *_ in self.reads:
             count[var] = count.get(var, 0) + 1
@@ -109,7 +112,8 @@ class Layout:
         self.inline = self._choose_inline(inline_ok)
         self.last_use = self._last_use(end)
 
-    def _walk(self, stmts, loops):
+    def _walk(self, stmts, loops, path):
+        """`path` names the branch of each enclosing `if`: ((id(cond), 0 or 1), ...)."""
         for s in stmts:
             self.counter += 1
             pos = self.counter
@@ -117,20 +121,22 @@ class Layout:
             for a in s.args:
                 if isinstance(a, Var):
                     reader = s.outs[0] if isinstance(s, Eqn) and len(s.outs) == 1 else None
-                    self.reads.append((a, pos, id(stmts), tuple(loops), reader))
+                    self.reads.append((a, pos, id(stmts), tuple(loops), reader, path))
             inner_loops = loops + [s] if isinstance(s, Loop) else loops
             if isinstance(s, Loop):
                 self.def_pos[s.index] = pos
                 for p in s.params:
                     self.def_pos[p] = pos
                     self.def_block[p] = id(s.body)
-            for block, results in zip(blocks(s), block_results(s)):
-                self._walk(block, inner_loops)
+            for k, (block, results) in enumerate(zip(blocks(s), block_results(s))):
+                inner_path = path + ((id(s), k),) if isinstance(s, Cond) else path
+                self._walk(block, inner_loops, inner_path)
                 self.counter += 1
                 self.block_end[id(block)] = self.counter
                 for r in results:
                     if isinstance(r, Var):
-                        self.reads.append((r, self.counter, id(block), tuple(inner_loops), None))
+                        site = (r, self.counter, id(block), tuple(inner_loops), None, inner_path)
+                        self.reads.append(site)
             if isinstance(s, Loop):
                 self.block_end[id(s)] = self.counter
             for o in s.outs:
@@ -142,7 +148,7 @@ class Layout:
     def _choose_inline(self, inline_ok) -> dict:
         """Temporaries read once, in the block that defines them, are written inline."""
         chosen = {}
-        for var, pos, block, _loops, reader in self.reads:
+        for var, pos, block, _loops, reader, _path in self.reads:
             if self.count[var] == 1 and var in inline_ok and self.def_block.get(var) == block:
                 chosen[var] = (pos, reader)
         return chosen
@@ -154,15 +160,25 @@ class Layout:
         return pos
 
     def _last_use(self, end) -> dict:
-        last: dict = {}
-        for var, pos, _block, loops, reader in self.reads:
+        """var -> [(position of a read, its branch path)], loops and inlining accounted for."""
+        sites: dict = {}
+        for var, pos, _block, loops, reader, path in self.reads:
             pos = self.written_at(pos, reader)
             for loop in loops:
                 if self.def_pos.get(var, 0) < self.position[id(loop)]:
                     pos = max(pos, self.block_end[id(loop)])
                     break
-            last[var] = max(last.get(var, -1), pos)
-        return last
+            sites.setdefault(var, []).append((pos, path))
+        return sites
+
+    def last_read(self, var, path=()) -> int:
+        """The last read of var that can happen after a point on branch path `path`:
+        a read in the other branch of an enclosing `if` cannot."""
+        here = dict(path)
+        return max(
+            (pos for pos, where in self.last_use.get(var, ()) if _compatible(here, where)),
+            default=-1,
+        )
 
 
 class FunctionEmitter:
@@ -180,11 +196,8 @@ class FunctionEmitter:
         self.defs = {o: s for s in _walk(stmts) for o in s.outs}
         self.layout = Layout(stmts, outputs, inline_ok)
         self.inline_vars = set(self.layout.inline)
-        last_use = self.layout.last_use
-        never = self.layout.counter + 10
-        for p in params:
-            last_use[p] = never  # a parameter's name is never reused
-        self.namer = Namer(reserved, last_use)
+        self.namer = Namer(reserved, self.layout, params)
+        self.path: tuple = ()
         for p in params:
             self.namer.fix(p, p.hint)
         self.params = params
@@ -245,7 +258,7 @@ class FunctionEmitter:
     def equation(self, e: Eqn, indent: str):
         now = self.pos(e)
         if e.prim == "unpack":
-            names = [self.namer.name(o, now) for o in e.outs]
+            names = [self.namer.name(o, now, self.path) for o in e.outs]
             source = self.printed(e.args[0]).text
             self.write(f"{indent}{', '.join(names)} = {source}", e, indent)
             return
@@ -255,7 +268,7 @@ class FunctionEmitter:
             return
         if e.prim == "scatter":
             g, x, *dyn = [self.printed(a) for a in e.args]
-            name = self.namer.name(e.out, now)
+            name = self.namer.name(e.out, now, self.path)
             self.write(f"{indent}{name} = np.zeros_like({x.text})", e, indent)
             self.write(
                 f"{indent}{name}[{index_text(e.params['index'], dyn)}] = {g.text}", e, indent
@@ -275,7 +288,7 @@ class FunctionEmitter:
 
     def assign(self, e: Eqn, indent: str):
         rhs = self.render(e).text
-        name = self.namer.name(e.out, self.pos(e))
+        name = self.namer.name(e.out, self.pos(e), self.path)
         self.write(f"{indent}{name} = {rhs}", e, indent)
 
     def bind_all(self, pairs, indent: str):
@@ -295,7 +308,7 @@ class FunctionEmitter:
             else:
                 name, atom = pending[0]
                 temp = Var(hint=f"{name}_next")
-                self.namer.name(temp, self.layout.counter + 1)
+                self.namer.name(temp, self.layout.counter + 1, self.path)
                 self.write(
                     f"{indent}{self.namer.names[temp]} = {self.printed(atom).text}", None, indent
                 )
@@ -311,19 +324,19 @@ class FunctionEmitter:
     def loop(self, s: Loop, indent: str, in_adjoint: bool):
         now = self.pos(s)
         for t in s.tapes:
-            self.write(f"{indent}{self.namer.name(t, now)} = []", None, indent)
+            self.write(f"{indent}{self.namer.name(t, now, self.path)} = []", None, indent)
         names = []
         for p, init, result in zip(s.params, s.inits, s.results):
             self.namer.preferred[p] = p.hint if p.hint else ""
             if isinstance(init, Var) and init.hint == p.hint and init not in self.inline:
                 self.namer.preferred[p] = self.namer.names.get(init, p.hint)
-            name = self.namer.name(p, now)
+            name = self.namer.name(p, now, self.path)
             names.append(name)
             if isinstance(result, Var):
                 self.namer.preferred[result] = name
         self.bind_all(list(zip(names, s.inits)), indent)
         start, stop, step = (self.printed(b).text for b in s.bounds)
-        index = self.namer.name(s.index, now)
+        index = self.namer.name(s.index, now, self.path)
         if step == "1":
             span = f"range({stop})" if start == "0" else f"range({start}, {stop})"
         else:
@@ -345,7 +358,7 @@ class FunctionEmitter:
         # the outputs are assigned at the end of each branch, so they may take the name
         # of a value that is last read inside the branches
         end = max(self.layout.block_end[id(s.then_body)], self.layout.block_end[id(s.else_body)])
-        names = [self.namer.name(o, end) for o in s.outs]
+        names = [self.namer.name(o, end, self.path) for o in s.outs]
         for results in (s.then_results, s.else_results):
             for name, out, r in zip(names, s.outs, results):
                 if isinstance(r, Var) and r not in self.namer.names:
@@ -361,8 +374,10 @@ class FunctionEmitter:
                     break
                 self.lines.append(f"{indent}else:")
             before = len(self.lines)
+            outer_path, self.path = self.path, self.path + ((id(s), k),)
             self.block(body, inner, in_adjoint)
             self.bind_all(list(zip(names, results)), inner)
+            self.path = outer_path
             if len(self.lines) == before:
                 self.lines.append(f"{inner}pass")
 
@@ -419,6 +434,10 @@ class FunctionEmitter:
             parts = [self.printed(o).text for o in self.outputs]
             line = INDENT + "return " + template.format(*parts)
         return line
+
+
+def _compatible(here: dict, path) -> bool:
+    return all(here.get(cond, k) == k for cond, k in path)
 
 
 def _walk(stmts):
