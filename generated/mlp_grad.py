@@ -32,21 +32,13 @@ def grad_cost(X, Y, W, V):
     Z = 1 / t2
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t3 = Zmax[:, None]
-    t4 = np.exp(U - t3)
+    t3 = np.exp(U - Zmax[:, None])
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t5 = -1.0 / X.shape[0]
-
-    # line 18: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
-    t6 = (-(t5 / np.sum(t4, axis=1)))[:, None] * t4
-
-    # line 17: Zmax = np.max(Z, axis=1)
-    dZmax = np.sum(-t6, axis=1) - t5
-    t7 = U == t3
+    t4 = -1.0 / X.shape[0]
 
     # line 24: U = np.dot(Z, W)
-    dU = t6 + t7 * dZmax[:, None] / np.sum(t7, axis=1, keepdims=True) + t5 * Y
+    dU = (-(t4 / np.sum(t3, axis=1)))[:, None] * t3 + t4 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
@@ -66,23 +58,15 @@ def value_and_grad_cost(X, Y, W, V):
     Z = 1 / t2
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t3 = Zmax[:, None]
-    t4 = np.exp(U - t3)
-    t5 = np.sum(t4, axis=1)
-    nll = -np.mean(np.sum(U * Y, axis=1) - (Zmax + np.log(t5)))
+    t3 = np.exp(U - Zmax[:, None])
+    t4 = np.sum(t3, axis=1)
+    nll = -np.mean(np.sum(U * Y, axis=1) - (Zmax + np.log(t4)))
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t6 = -1.0 / X.shape[0]
-
-    # line 18: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
-    t7 = (-(t6 / t5))[:, None] * t4
-
-    # line 17: Zmax = np.max(Z, axis=1)
-    dZmax = np.sum(-t7, axis=1) - t6
-    t8 = U == t3
+    t5 = -1.0 / X.shape[0]
 
     # line 24: U = np.dot(Z, W)
-    dU = t7 + t8 * dZmax[:, None] / np.sum(t8, axis=1, keepdims=True) + t6 * Y
+    dU = (-(t5 / t4))[:, None] * t3 + t5 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
@@ -102,21 +86,13 @@ def vjp_cost(X, Y, W, V, g):
     Z = 1 / t2
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t3 = Zmax[:, None]
-    t4 = np.exp(U - t3)
+    t3 = np.exp(U - Zmax[:, None])
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t5 = g / X.shape[0]
-
-    # line 18: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
-    t6 = (t5 / np.sum(t4, axis=1))[:, None] * t4
-
-    # line 17: Zmax = np.max(Z, axis=1)
-    dZmax = np.sum(-t6, axis=1) + t5
-    t7 = U == t3
+    t4 = g / X.shape[0]
 
     # line 24: U = np.dot(Z, W)
-    dU = t6 + t7 * dZmax[:, None] / np.sum(t7, axis=1, keepdims=True) - t5 * Y
+    dU = (t4 / np.sum(t3, axis=1))[:, None] * t3 - t4 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 

@@ -24,22 +24,12 @@ def grad_cost(X, Y, W, b):
     U = X @ W + b
     Zmax = np.max(U, axis=1, keepdims=True)
     t1 = np.exp(U - Zmax)
-    t2 = np.sum(t1, axis=1)
-    log_likelihood = np.sum(U * Y, axis=1) - (Zmax[:, 0] + np.log(t2))
 
     # line 20: return -np.mean(log_likelihood)
-    t3 = -1.0 / X.shape[0]
-    dlog_likelihood = np.broadcast_to(t3, log_likelihood.shape)
-
-    # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
-    t4 = (-(t3 / t2))[:, None] * t1
-
-    # line 12: Zmax = np.max(Z, axis=1, keepdims=True)
-    dZmax = np.sum(-t4, axis=1, keepdims=True) + (-dlog_likelihood).reshape(Zmax.shape)
-    t5 = U == Zmax
+    t2 = -1.0 / X.shape[0]
 
     # line 18: U = X @ W + b
-    dU = t4 + t5 * dZmax / np.sum(t5, axis=1, keepdims=True) + t3 * Y
+    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1 + t2 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return dW, db
@@ -56,17 +46,9 @@ def value_and_grad_cost(X, Y, W, b):
 
     # line 20: return -np.mean(log_likelihood)
     t3 = -1.0 / X.shape[0]
-    dlog_likelihood = np.broadcast_to(t3, log_likelihood.shape)
-
-    # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
-    t4 = (-(t3 / t2))[:, None] * t1
-
-    # line 12: Zmax = np.max(Z, axis=1, keepdims=True)
-    dZmax = np.sum(-t4, axis=1, keepdims=True) + (-dlog_likelihood).reshape(Zmax.shape)
-    t5 = U == Zmax
 
     # line 18: U = X @ W + b
-    dU = t4 + t5 * dZmax / np.sum(t5, axis=1, keepdims=True) + t3 * Y
+    dU = (-(t3 / t2))[:, None] * t1 + t3 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return value, (dW, db)
@@ -77,22 +59,12 @@ def vjp_cost(X, Y, W, b, g):
     U = X @ W + b
     Zmax = np.max(U, axis=1, keepdims=True)
     t1 = np.exp(U - Zmax)
-    t2 = np.sum(t1, axis=1)
-    log_likelihood = np.sum(U * Y, axis=1) - (Zmax[:, 0] + np.log(t2))
 
     # line 20: return -np.mean(log_likelihood)
-    t3 = g / X.shape[0]
-    dlog_likelihood = np.broadcast_to(-t3, log_likelihood.shape)
-
-    # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
-    t4 = (t3 / t2)[:, None] * t1
-
-    # line 12: Zmax = np.max(Z, axis=1, keepdims=True)
-    dZmax = np.sum(-t4, axis=1, keepdims=True) + (-dlog_likelihood).reshape(Zmax.shape)
-    t5 = U == Zmax
+    t2 = g / X.shape[0]
 
     # line 18: U = X @ W + b
-    dU = t4 + t5 * dZmax / np.sum(t5, axis=1, keepdims=True) - t3 * Y
+    dU = (t2 / np.sum(t1, axis=1))[:, None] * t1 - t2 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return dW, db

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -35,14 +36,40 @@ GENERATED = [
         ["W1", "b1", "W2"],
         "generated/residual_block_grad.py",
     ),
+    ("examples/lecture_trace.py", ["outputs"], ["w0", "w1"], "generated/lecture_trace_grad.py"),
 ]
+# outputs generated with `--mode MODE` (the others with the default, reverse)
+MODES = {"generated/lecture_trace_grad.py": "forward"}
 
 
 def command(source, funcs, wrt, output) -> list[str]:
     args = ["gen", source]
     for f in funcs:
         args += ["--func", f]
-    return args + ["--wrt", ",".join(wrt), "-o", output, "--force"]
+    mode = ["--mode", MODES[output]] if output in MODES else []
+    return args + ["--wrt", ",".join(wrt), *mode, "-o", output, "--force"]
+
+
+MARKER = re.compile(r"<!-- (generated/\S+) (\w+) -->\n```python\n.*?```", re.S)
+
+
+def function_text(module_path: Path, name: str) -> str:
+    """The text of `def name` in a generated module, up to the next top-level def."""
+    text = module_path.read_text()
+    start = text.index(f"def {name}(")
+    end = text.find("\n\n\ndef ", start)
+    return text[start : end if end != -1 else len(text)].rstrip() + "\n"
+
+
+def readme_with_fresh_code(readme: str) -> str:
+    """README.md with each `<!-- generated/X.py fn -->` block replaced by that function."""
+
+    def fresh(match):
+        path, name = match.group(1), match.group(2)
+        body = function_text(ROOT / path, name)
+        return f"<!-- {path} {name} -->\n```python\n{body}```"
+
+    return MARKER.sub(fresh, readme)
 
 
 def main() -> int:
@@ -53,6 +80,9 @@ def main() -> int:
         if status:
             return status
         print("wrote", entry[3])
+    readme = ROOT / "README.md"
+    readme.write_text(readme_with_fresh_code(readme.read_text()))
+    print("refreshed the generated code shown in README.md")
     return 0
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from .builder import Builder
 from .errors import InternalError
 from .ir import Cond, Const, Eqn, Function, Loop, Var, block_results, blocks
-from .primitives import PRIMITIVES
+from .primitives import PRIMITIVES, only_adds_or_drops_unit_axes
 
 BROADCASTING = {
     "add",
@@ -206,7 +206,75 @@ def active_vars(stmts, wrt, result) -> set:
     varied_pass(stmts, varied)
     useful = {result} if is_var(result) else set()
     useful_pass(stmts, useful)
-    return varied & useful
+    return (varied & useful) - shift_invariant_maxima(stmts)
+
+
+def shift_invariant_maxima(stmts) -> set:
+    """Maxima whose exact cotangent is zero: the shift of a stable logsumexp.
+
+    In `m + log(sum(exp(Z - m)))` with `m = max(Z)` the result does not depend on
+    m, so d/dm is exactly 0; differentiating through m would only add rounding
+    noise and the tie masks of max.  Returns m and its reshaped views when every
+    use of them is this pattern (JAX's logsumexp stops the gradient there too).
+    """
+    eqns = [s for s in stmts if isinstance(s, Eqn) and len(s.outs) == 1]
+    users: dict = {}
+    for s in stmts:
+        for a in s.args if isinstance(s, Eqn) else free_reads([s]):
+            if is_var(a):
+                users.setdefault(a, []).append(s)
+
+    def all_are(var, prim, axis=None, check_axis=False) -> list:
+        found = users.get(var, [])
+        good = found and all(
+            isinstance(u, Eqn)
+            and u.prim == prim
+            and (not check_axis or u.params.get("axis") == axis)
+            for u in found
+        )
+        return found if good else []
+
+    result: set = set()
+    for e in eqns:
+        if e.prim not in ("max", "min"):
+            continue
+        m, z, axis = e.out, e.args[0], e.params.get("axis")
+        views = {m} | {
+            u.out
+            for u in users.get(m, [])
+            if isinstance(u, Eqn) and u.prim == "getitem" and unit_reshape(u)
+        }
+        uses = [u for v in views for u in users.get(v, []) if getattr(u, "out", None) not in views]
+        subs = [
+            u
+            for u in uses
+            if isinstance(u, Eqn) and u.prim == "sub" and u.args[0] is z and u.args[1] in views
+        ]
+        adds = [u for u in uses if isinstance(u, Eqn) and u.prim == "add"]
+        if not subs or not adds or len(subs) + len(adds) != len(uses):
+            continue
+        logs: set = set()
+        ok = True
+        for u in subs:
+            exps = all_are(u.out, "exp")
+            sums = [x for ex in exps for x in all_are(ex.out, "sum", axis, check_axis=True)]
+            found_logs = [lg for sm in sums for lg in all_are(sm.out, "log")]
+            ok = ok and bool(exps) and len(sums) == sum(len(users[x.out]) for x in exps)
+            ok = ok and bool(found_logs)
+            logs.update(lg.out for lg in found_logs)
+        for u in adds:
+            others = [a for a in u.args if a not in views]
+            ok = ok and len(others) == 1 and others[0] in logs
+        # each log is only ever used with m added back
+        ok = ok and all(all(u in adds for u in users.get(lg, [])) for lg in logs)
+        if ok:
+            result |= views
+    return result
+
+
+def unit_reshape(e: Eqn) -> bool:
+    """A getitem that only inserts new axes or drops axes of length 1."""
+    return only_adds_or_drops_unit_axes(e.args[0], e.params["index"], e.args[1:])
 
 
 # ---------------------------------------------------------------- the adjoint sweep
