@@ -24,7 +24,7 @@ from .dense import (
 )
 from .emit import FunctionEmitter, const_text, sanitize_doc
 from .errors import Diagnostic, SymgradError
-from .forward import first_unsupported, forward, forward_over_reverse
+from .forward import first_control_flow, forward, forward_over_reverse
 from .frontend import parse, translate
 from .ir import Function, Var
 from .primitives import HELPER_DEPENDS, HELPERS
@@ -73,7 +73,6 @@ def generate(
         if mode in ("reverse", "all"):
             sections.extend(emit_derivatives(differentiable, wrt_names, src, used_helpers))
         if mode in ("forward", "all"):
-            reject_control_flow(differentiable, src)
             sections.extend(
                 emit_forward(differentiable, wrt_names, src, used_helpers, mode, jacobian)
             )
@@ -101,9 +100,9 @@ def check_modes(mode: str, jacobian: str) -> None:
     if jacobian not in JACOBIAN_MODES:
         raise ValueError(f"jacobian must be one of {', '.join(JACOBIAN_MODES)}, not {jacobian!r}")
     if jacobian != "auto" and mode == "reverse":
-        raise ValueError("jacobian_f is emitted only with mode 'forward' or 'all'")
+        raise ValueError("mode reverse emits no jacobian_f; use mode forward or all")
     if jacobian == "reverse" and mode == "forward":
-        raise ValueError("a reverse-mode jacobian_f needs vjp_f: use mode 'all'")
+        raise ValueError("a reverse-mode jacobian_f calls vjp_f, which mode forward lacks; use all")
 
 
 def with_dependencies(helpers: set) -> set:
@@ -251,11 +250,13 @@ def emit_adjoint(adj, name, doc, reserved, outputs, template, used_helpers, extr
 
 
 def reject_control_flow(fn: Function, src) -> None:
-    stmt = first_unsupported(fn)
+    """hvp_f (forward over reverse) does not yet handle the tapes of loop adjoints."""
+    stmt = first_control_flow(fn)
     if stmt is not None:
         line, col = (stmt.loc.line, stmt.loc.col) if stmt.loc else (fn.loc.line, fn.loc.col)
-        message = f"forward mode does not support loops or conditionals yet (in '{fn.name}')"
-        raise SymgradError([Diagnostic(src.path, line, col, message, "use --mode reverse")])
+        message = f"hvp_{fn.name} and hessian_{fn.name} do not support loops or conditionals yet"
+        hint = "--mode forward and --mode reverse differentiate them"
+        raise SymgradError([Diagnostic(src.path, line, col, message, hint)])
 
 
 def emit_forward(fn: Function, wrt: list[str], src, used_helpers, mode, jacobian) -> list[str]:
@@ -284,6 +285,7 @@ def emit_forward(fn: Function, wrt: list[str], src, used_helpers, mode, jacobian
     out.append(jacobian_function(fn.name, params, defaults, wrt, how, reserved))
     used_helpers.update(helpers_for(how))
     if mode == "all" and known(getattr(fn.result, "shape", None)) in (None, ()):
+        reject_control_flow(fn, src)
         hvp = forward_over_reverse(fn, wrt)
         directions = ", ".join(t.hint for t in hvp.tangent_params)
         out.append(
@@ -305,14 +307,13 @@ def emit_forward(fn: Function, wrt: list[str], src, used_helpers, mode, jacobian
 def emit_program(tan, name, doc, reserved, outputs, template, used_helpers, commented=False):
     """A function of the primal parameters followed by one tangent per wrt parameter.
 
-    `commented`: each source line's equations, primal and tangent, under a comment naming it.
+    `commented`: each source line's statements, primal and tangent, under a comment naming it.
     """
-    eqns = dead_code(tan.eqns, outputs)
+    stmts = dead_code(tan.stmts, outputs)
     params = list(tan.params) + list(tan.tangent_params)
     # the tangents follow every parameter, so defaults cannot be kept
-    em = FunctionEmitter(
-        reserved, params, {}, eqns, outputs, {id(e) for e in eqns} if commented else None
-    )
+    commented_ids = {id(s) for s in stmts} if commented else None
+    em = FunctionEmitter(reserved, params, {}, stmts, outputs, commented_ids)
     lines = em.emit(name, doc, template)
     used_helpers.update(em.helpers)
     return "\n".join(lines)

@@ -1,12 +1,15 @@
-"""Command line: `symgrad gen`.  Argument parsing, exit codes and file writing; nothing else.
+"""Command line: the subcommands of `COMMANDS` (gen, show, check).  Parsing, exit codes, files.
 
-Exit status: 0 success, 1 internal error (a bug in symgrad: please report),
-2 bad or unsupported input (one `PATH:LINE:COL: error: ...` line per problem).
+Exit status: 0 success, 1 a failed check (`check` found a wrong or stale
+gradient, `gen --check` found the file out of date) or an internal error (a bug
+in symgrad: please report), 2 bad or unsupported input (one
+`PATH:LINE:COL: error: ...` line per problem).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -17,6 +20,7 @@ from .dense import JACOBIAN_MODES
 from .errors import SymgradError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+EXIT_FAILED = 1
 REPORT = (
     "symgrad: internal error: {}. This is a bug in symgrad; please report it "
     "with the input file (run with --debug for a traceback)."
@@ -77,6 +81,11 @@ def add_gen_arguments(gen) -> None:
         "--force", action="store_true", help="overwrite an output file symgrad did not generate"
     )
     gen.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the output file differs from what gen would write",
+    )
+    gen.add_argument(
         "--mode",
         choices=MODES,
         default="reverse",
@@ -90,6 +99,35 @@ def add_gen_arguments(gen) -> None:
         help="how jacobian_ works: forward (one pass per input element), reverse (one per "
         "output element), or auto: forward when the output has at least as many elements",
     )
+
+
+def add_check_arguments(check) -> None:
+    add_source_arguments(check)
+    check.add_argument(
+        "-m",
+        "--module",
+        metavar="GENERATED.py",
+        help="check this generated module (imported) instead of generating one in memory",
+    )
+    check.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="N=4",
+        help="size of a dimension symbol of the annotations (default: small, distinct sizes)",
+    )
+    check.add_argument(
+        "--positive",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="parameters to draw from [0.5, 2] (those reaching log, sqrt or ** are inferred)",
+    )
+    check.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    check.add_argument(
+        "--points", type=int, default=3, metavar="K", help="number of random points (default 3)"
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def main(argv=None) -> int:
@@ -154,9 +192,13 @@ def run_gen(args) -> int:
         jacobian=args.jacobian,
     )
     if args.output == "-":
+        if args.check:
+            raise UsageError("--check compares with a file; name it with -o, not -o -")
         sys.stdout.write(text)
         return EXIT_OK
     out = args.output or default_output(args.path)
+    if args.check:
+        return check_up_to_date(args, out, text)
     if os.path.abspath(out) == os.path.abspath(args.path):
         raise UsageError(f"{out}: refusing to overwrite the input file")
     if os.path.isdir(out):
@@ -167,6 +209,64 @@ def run_gen(args) -> int:
         )
     write_atomically(out, text)
     return EXIT_OK
+
+
+def check_up_to_date(args, out: str, text: str) -> int:
+    """`gen --check`: exit 1, saying how to regenerate, when `out` is not what gen writes."""
+    from .check import gen_command
+
+    try:
+        with open(out, encoding="utf-8") as handle:
+            current = handle.read()
+    except FileNotFoundError:
+        current = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{out}: cannot read: {exc}") from None
+    if current == text:
+        print(f"{out} is up to date with {args.path}")
+        return EXIT_OK
+    reason = "does not exist" if current is None else f"is out of date with {args.path}"
+    options = [["--mode", args.mode]] if args.mode != "reverse" else []
+    options += [["--jacobian", args.jacobian]] if args.jacobian != "auto" else []
+    command = gen_command(
+        args.path, args.func, wrt_list(args), parse_shapes(args.shape), out, options
+    )
+    print(f"symgrad: {out} {reason}; regenerate it with:\n  {command}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def run_check(args) -> int:
+    from .check import Options, check
+
+    if args.points < 1:
+        raise UsageError("--points must be at least 1")
+    options = Options(
+        funcs=args.func,
+        wrt=wrt_list(args),
+        shapes=parse_shapes(args.shape),
+        dims=parse_dims(args.dim),
+        positive={p.strip() for item in args.positive for p in item.split(",") if p.strip()},
+        seed=args.seed,
+        points=args.points,
+    )
+    source = read_source(args.path)
+    module_text = read_source(args.module) if args.module else None
+    report = check(source, args.path, module_text, args.module, options)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(report.table())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def parse_dims(items) -> dict:
+    dims = {}
+    for item in items:
+        name, sep, size = item.partition("=")
+        if not sep or not name.isidentifier() or not size.strip().isdigit() or int(size) < 1:
+            raise UsageError(f"--dim {item!r}: expected NAME=SIZE with a positive size, e.g. N=4")
+        dims[name] = int(size)
+    return dims
 
 
 def wrt_list(args) -> list[str] | None:
@@ -266,4 +366,9 @@ def show_text(show, args) -> str:
 COMMANDS = {
     "gen": ("write a module of gradient code for a Python file", add_gen_arguments, run_gen),
     "show": ("print the emitted code, traces or graph of a function", add_show_arguments, run_show),
+    "check": (
+        "compare generated gradients with finite differences and a sympy oracle",
+        add_check_arguments,
+        run_check,
+    ),
 }

@@ -49,9 +49,8 @@ def _basis_columns(push, primals, in_shapes):
             tangents = [np.zeros(s) for s in in_shapes]
             tangents[i].flat[k] = 1.0
             columns.append(push(*primals, *tangents))
-        by_input.append(
-            [np.stack(c, axis=-1).reshape(np.shape(c[0]) + shape) for c in zip(*columns)]
-        )
+        stacked = [np.stack(c, axis=-1) for c in zip(*columns)]
+        by_input.append([s.reshape(s.shape[:-1] + shape) for s in stacked])
     return [list(row) for row in zip(*by_input)]
 ''',
     "_jacobian_forward": '''

@@ -1,22 +1,27 @@
-"""Forward mode: a program with its tangent program woven in, in one list of equations.
+"""Forward mode: a program with its tangent program woven in, in one list of statements.
 
-`push_forward` replays a straight-line program into a fresh `Builder` and,
-right after each equation, applies its primitive's JVP rule
-(`PRIMITIVES[prim].jvp`) to the tangents of the arguments.  So the tangent of
-`a5 = a4 + a1` is built as soon as `a5` is, as in the lecture's evaluation
-trace, and the primal and tangent equations share one hash-consing table: the
-`cos(a5)` that the tangent of `a6 = sin(a5)` needs *is* `a7 = cos(a5)`.
+`push_forward` replays a program into a fresh `Builder` and, right after each
+equation, applies its primitive's JVP rule (`PRIMITIVES[prim].jvp`) to the
+tangents of the arguments.  So the tangent of `a5 = a4 + a1` is built as soon
+as `a5` is, as in the lecture's evaluation trace, and the primal and tangent
+equations share one hash-consing table: the `cos(a5)` that the tangent of
+`a6 = sin(a5)` needs *is* `a7 = cos(a5)`.
 
 Tangents are kept only where they can be nonzero: a variable gets one when some
 argument of its equation has one, starting from the differentiated parameters.
-A rule sees None for a zero tangent.
+A rule sees None for a zero tangent.  Control flow needs no tape in forward
+mode: a loop also carries the tangent of each carried value that can vary
+(found by a fixed point, `varying`: `total = 0.0` varies once the body adds a
+varying term), and each branch of an `if` also returns the tangents of the
+outputs that can vary, zeros where its side leaves them constant.
 
 `forward` differentiates a function (`jvp_f`); `forward_over_reverse` applies
 the same transform to the adjoint program that `reverse.reverse(fn, wrt,
-"grad")` builds, which gives Hessian-vector products (`hvp_f`).  Tangent
-parameters and temporaries are named after what they are tangents of:
-`dw` for `w` in `jvp_f`, `vw` for `w` and `vdw` for its gradient `dw` in
-`hvp_f` (whose own gradients are named `dw`).
+"grad")` builds, which gives Hessian-vector products (`hvp_f`); that one needs
+straight-line code, as loop adjoints keep tapes (`push`/`pop`) and update
+accumulators in place.  Tangent parameters and temporaries are named after what
+they are tangents of: `dw` for `w` in `jvp_f`, `vw` for `w` and `vdw` for its
+gradient `dw` in `hvp_f` (whose own gradients are named `dw`).
 """
 
 from __future__ import annotations
@@ -25,25 +30,25 @@ from dataclasses import dataclass
 
 from .builder import Builder
 from .errors import InternalError
-from .ir import Const, Eqn, Function, Var
+from .ir import Cond, Const, Eqn, Function, Loop, Var
 from .primitives import PRIMITIVES
-from .reverse import materialize, reverse
+from .reverse import fresh_like, materialize, reverse
 
 
 @dataclass
 class Tangent:
-    """A program and its tangent program, woven into one list of equations."""
+    """A program and its tangent program, woven into one list of statements."""
 
     params: list  # primal parameters (fresh Vars of this program)
     defaults: dict
     tangent_params: list  # one per wrt parameter, in wrt order
-    eqns: list
+    stmts: list
     values: list  # the program's outputs
     tangents: list  # the tangent of each output, aligned with `values`
 
 
 def forward(fn: Function, wrt_names: list) -> Tangent:
-    """fn's equations with tangents pushed forward from the wrt parameters."""
+    """fn's statements with tangents pushed forward from the wrt parameters."""
     return push_forward(fn.params, fn.defaults, fn.body, [fn.result], wrt_names, prefix="d")
 
 
@@ -55,89 +60,220 @@ def forward_over_reverse(fn: Function, wrt_names: list) -> Tangent:
     )
 
 
-def first_unsupported(fn: Function):
-    """The first statement of fn that is not a plain equation (a loop or a branch), or None."""
+def first_control_flow(fn: Function):
+    """The first loop or branch of fn (hvp_f does not handle them yet), or None."""
     return next((s for s in fn.body if not isinstance(s, Eqn)), None)
 
 
-def push_forward(params, defaults, eqns, outputs, wrt_names, prefix: str) -> Tangent:
+def push_forward(params, defaults, stmts, outputs, wrt_names, prefix: str) -> Tangent:
+    """Replay stmts (a program of `params`) with tangents for the wrt parameters."""
     b = Builder()
-    mapping: dict = {}
+    pusher = Pusher(b, prefix)
     fresh_params = []
     for p in params:
-        fresh = Var(hint=p.hint, shape=p.shape, static=p.static)
-        mapping[p] = fresh
+        fresh = fresh_like(p)
+        pusher.mapping[p] = fresh
         fresh_params.append(fresh)
         b.register_shape(fresh)
     by_name = {p.hint: p for p in fresh_params}
     taken = set(by_name)
-    tangents: dict = {}
     tangent_params = []
     for name in wrt_names:
         var = by_name[name]
         t = Var(hint=unique(prefix + name, taken), shape=var.shape)
         taken.add(t.hint)
-        tangents[var] = t
+        pusher.tangents[var] = t
         tangent_params.append(t)
+    varying(stmts, {p for p in params if p.hint in wrt_names}, pusher.varied)
+    pusher.block(stmts)
+    b.loc = None
+    values = [pusher.sub(o) for o in outputs]
+    tangents = [pusher.output_tangent(v) for v in values]
+    defaults = {pusher.mapping[p]: c for p, c in defaults.items()}
+    return Tangent(fresh_params, defaults, tangent_params, b.eqns, values, tangents)
 
-    def sub(a):
-        return mapping.get(a, a) if isinstance(a, Var) else a
 
-    for e in eqns:
-        if not isinstance(e, Eqn):
-            raise InternalError("forward mode got a loop or a branch; only equations are supported")
-        b.loc = e.loc
-        args = tuple(sub(a) for a in e.args)
-        if len(e.outs) != 1:
-            outs = [Var(hint=o.hint, shape=o.shape, static=o.static) for o in e.outs]
-            b.emit_multi(e.prim, args, outs, **e.params)
-            mapping.update(zip(e.outs, outs))
-            continue
-        out = b.op(e.prim, *args, hint=e.out.hint, **e.params)
+class Pusher:
+    """Replays statements into a Builder, pushing tangents forward through each one.
+
+    `mapping` takes the source program's variables to the replayed ones,
+    `tangents` a replayed variable to its tangent (absent: zero), and `varied`
+    holds the source variables that may have a nonzero tangent: a loop carries
+    a tangent, and a branch returns one, exactly for those.
+    """
+
+    def __init__(self, b: Builder, prefix: str):
+        self.b = b
+        self.prefix = prefix
+        self.mapping: dict = {}
+        self.tangents: dict = {}
+        self.varied: set = set()
+
+    def sub(self, a):
+        return self.mapping.get(a, a) if isinstance(a, Var) else a
+
+    def tangent_or_zeros(self, a):
+        t = self.tangents.get(a) if isinstance(a, Var) else None
+        return self.b.op("zeros_like", a) if t is None else t
+
+    def block(self, stmts) -> None:
+        for s in stmts:
+            self.b.loc = s.loc
+            if isinstance(s, Loop):
+                self.loop(s)
+            elif isinstance(s, Cond):
+                self.cond(s)
+            else:
+                self.equation(s)
+
+    def equation(self, e: Eqn) -> None:
+        args = tuple(self.sub(a) for a in e.args)
+        if len(e.outs) != 1 or e.prim in LOOP_ADJOINT_PRIMS:
+            if e.prim in LOOP_ADJOINT_PRIMS:
+                raise InternalError(f"forward mode met {e.prim}, which only loop adjoints hold")
+            outs = [fresh_like(o) for o in e.outs]
+            self.b.append(Eqn(tuple(outs), e.prim, args, dict(e.params), e.loc))
+            self.mapping.update(zip(e.outs, outs))
+            return
+        out = self.b.op(e.prim, *args, hint=e.out.hint, **e.params)
         if isinstance(out, Var) and not out.hint:
             out.hint = e.out.hint
-        mapping[e.out] = out
-        if isinstance(out, Var) and out not in tangents:
-            push(b, e, args, out, tangents, prefix)
-    b.loc = None
-    values = [sub(o) for o in outputs]
-    return Tangent(
-        fresh_params,
-        {mapping[p]: c for p, c in defaults.items()},
-        tangent_params,
-        b.eqns,
-        values,
-        [output_tangent(b, v, tangents.get(v), prefix) for v in values],
-    )
+        self.mapping[e.out] = out
+        if isinstance(out, Var) and out not in self.tangents:
+            self.push(e.prim, args, out, e.params)
+
+    def push(self, prim: str, args, out: Var, params) -> None:
+        """Apply prim's JVP rule to the tangents of its arguments, recording out's tangent."""
+        ts = [self.tangents.get(a) if isinstance(a, Var) else None for a in args]
+        if all(t is None for t in ts):
+            return
+        rule = PRIMITIVES[prim].jvp
+        if rule is None:
+            if PRIMITIVES[prim].vjp is not None:
+                raise InternalError(f"primitive {prim} has a VJP rule but no JVP rule")
+            return  # the result never varies
+        t = rule(self.b, ts, out, args, params)
+        if t is not None:
+            name_tangent(t, out, self.prefix)
+            self.tangents[out] = t
+
+    def loop(self, s: Loop) -> None:
+        """The loop, also carrying the tangent of each carried value that can vary."""
+        carried = [k for k, p in enumerate(s.params) if p in self.varied]
+        inits = [self.sub(a) for a in s.inits]
+        tangent_inits = [self.tangent_or_zeros(inits[k]) for k in carried]
+        index = fresh_like(s.index)
+        self.mapping[s.index] = index
+        params = [fresh_like(p) for p in s.params]
+        self.mapping.update(zip(s.params, params))
+        tangent_params = []
+        for k in carried:
+            t = Var(hint=tangent_hint(params[k], self.prefix), shape=params[k].shape)
+            self.tangents[params[k]] = t
+            tangent_params.append(t)
+        self.b.open_block()
+        self.block(s.body)
+        results = [self.sub(a) for a in s.results]
+        tangent_results = [self.tangent_or_zeros(results[k]) for k in carried]
+        body = self.b.close_block()
+        outs = [fresh_like(o) for o in s.outs]
+        tangent_outs = [Var(hint=t.hint, shape=t.shape) for t in tangent_params]
+        bounds = tuple(self.sub(a) for a in s.bounds)
+        self.b.append(
+            Loop(
+                index,
+                bounds,
+                inits + tangent_inits,
+                params + tangent_params,
+                body,
+                results + tangent_results,
+                outs + tangent_outs,
+                s.loc,
+                s.reverse,
+            )
+        )
+        self.mapping.update(zip(s.outs, outs))
+        for k, t in zip(carried, tangent_outs):
+            self.tangents[outs[k]] = t
+
+    def cond(self, s: Cond) -> None:
+        """The branch, each side also returning the tangents of the outputs that can vary."""
+        varied = [k for k, o in enumerate(s.outs) if o in self.varied]
+        branches = []
+        for body, results in ((s.then_body, s.then_results), (s.else_body, s.else_results)):
+            self.b.open_block()
+            self.block(body)
+            mapped = [self.sub(a) for a in results]
+            mapped += [self.tangent_or_zeros(mapped[k]) for k in varied]
+            branches.append((self.b.close_block(), mapped))
+        outs = [fresh_like(o) for o in s.outs]
+        tangent_outs = [
+            Var(hint=tangent_hint(outs[k], self.prefix), shape=outs[k].shape) for k in varied
+        ]
+        (then_body, then_results), (else_body, else_results) = branches
+        self.b.append(
+            Cond(
+                self.sub(s.pred),
+                then_body,
+                then_results,
+                else_body,
+                else_results,
+                outs + tangent_outs,
+                s.loc,
+            )
+        )
+        self.mapping.update(zip(s.outs, outs))
+        for k, t in zip(varied, tangent_outs):
+            self.tangents[outs[k]] = t
+
+    def output_tangent(self, value):
+        """A returned tangent: zeros where nothing varies, an ordinary array, never a view."""
+        t = self.tangents.get(value) if isinstance(value, Var) else None
+        if t is None:
+            t = self.b.op("zeros_like", value)
+        elif isinstance(t, Const):
+            t = self.b.op("full_like", value, t)
+        else:
+            t = materialize(self.b, t)
+        if isinstance(value, Var):
+            name_tangent(t, value, self.prefix)
+        return t
 
 
-def push(b: Builder, e: Eqn, args, out: Var, tangents: dict, prefix: str) -> None:
-    """Apply e's JVP rule to the tangents of its (replayed) arguments, recording out's tangent."""
-    ts = [tangents.get(a) if isinstance(a, Var) else None for a in args]
-    if all(t is None for t in ts):
-        return
-    rule = PRIMITIVES[e.prim].jvp
-    if rule is None:
-        if PRIMITIVES[e.prim].vjp is not None:
-            raise InternalError(f"primitive {e.prim} has a VJP rule but no JVP rule")
-        return  # the result never varies
-    t = rule(b, ts, out, args, e.params)
-    if t is not None:
-        name_tangent(t, out, prefix)
-        tangents[out] = t
+# Statements of loop adjoints (tapes, in-place accumulation): never in a primal program,
+# and forward-over-reverse is not offered for programs with loops.
+LOOP_ADJOINT_PRIMS = {"push", "pop", "scatter_add"}
 
 
-def output_tangent(b: Builder, value, t, prefix: str):
-    """A returned tangent: zeros where nothing varies, an ordinary array, never a view."""
-    if t is None:
-        t = b.op("zeros_like", value)
-    elif isinstance(t, Const):
-        t = b.op("full_like", value, t)
-    else:
-        t = materialize(b, t)
-    if isinstance(value, Var):
-        name_tangent(t, value, prefix)
-    return t
+def varying(stmts, varied: set, out: set) -> None:
+    """Add to `out` the variables of stmts whose tangent can be nonzero, given `varied`."""
+    out.update(varied)
+    for s in stmts:
+        if isinstance(s, Eqn):
+            if PRIMITIVES[s.prim].jvp is not None and any(is_in(a, out) for a in s.args):
+                out.update(s.outs)
+        elif isinstance(s, Loop):
+            while True:  # a carried value varies once its initial value or its update does
+                before = len(out)
+                pairs = zip(s.params, s.inits, s.results)
+                out.update(p for p, i, r in pairs if is_in(i, out) or is_in(r, out))
+                varying(s.body, set(), out)
+                if len(out) == before:
+                    break
+            out.update(o for o, p in zip(s.outs, s.params) if p in out)
+        elif isinstance(s, Cond):
+            varying(s.then_body, set(), out)
+            varying(s.else_body, set(), out)
+            pairs = zip(s.outs, s.then_results, s.else_results)
+            out.update(o for o, a, b in pairs if is_in(a, out) or is_in(b, out))
+
+
+def is_in(a, variables: set) -> bool:
+    return isinstance(a, Var) and a in variables
+
+
+def tangent_hint(var: Var, prefix: str) -> str:
+    return prefix + var.hint if var.hint else ""
 
 
 def name_tangent(t, var: Var, prefix: str) -> None:
