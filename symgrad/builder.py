@@ -59,6 +59,12 @@ class Builder:
         self.loc: Loc | None = None
         self._shape_owner: dict = {}  # shape key -> the parameter that has that shape
         self._dim_owner: dict = {}  # dim symbol -> (parameter, axis) that has it
+        self._dims = 0
+
+    def _fresh_dim(self) -> str:
+        """A length known only to equal itself (a slice of unknown extent, say)."""
+        self._dims += 1
+        return f"?{self._dims}"
 
     def register_shape(self, var: Var) -> None:
         """Let `np.shape(t)` of a value shaped like parameter `var` read `np.shape(var)`."""
@@ -108,6 +114,8 @@ class Builder:
             shape = ()  # a Python int
         if shape is None:
             shape = sh.Opaque(hint or prim)
+        elif isinstance(shape, tuple) and None in shape:
+            shape = tuple(self._fresh_dim() if d is None else d for d in shape)
         static = entry.vjp is None or all(isinstance(a, Const) or a.static for a in args)
         out = Var(hint=hint, shape=shape, static=static)
         eqn = Eqn((out,), prim, args, dict(params), self.loc)

@@ -257,39 +257,41 @@ class FunctionEmitter:
 
     def equation(self, e: Eqn, indent: str):
         now = self.pos(e)
+        text = self.text_of
+
         if e.prim == "unpack":
-            names = [self.namer.name(o, now, self.path) for o in e.outs]
-            source = self.printed(e.args[0]).text
-            self.write(f"{indent}{', '.join(names)} = {source}", e, indent)
-            return
-        if e.prim == "push":
-            tape, value = (self.printed(a).text for a in e.args)
-            self.write(f"{indent}{tape}.append({value})", e, indent)
-            return
-        if e.prim == "scatter":
-            g, x, *dyn = [self.printed(a) for a in e.args]
+            names = ", ".join(self.namer.name(o, now, self.path) for o in e.outs)
+            self.write(lambda: f"{indent}{names} = {text(e.args[0])}", e, indent)
+        elif e.prim == "push":
+            self.write(lambda: f"{indent}{text(e.args[0])}.append({text(e.args[1])})", e, indent)
+        elif e.prim == "scatter":
+            g, x, *dyn = e.args
             name = self.namer.name(e.out, now, self.path)
-            self.write(f"{indent}{name} = np.zeros_like({x.text})", e, indent)
-            self.write(
-                f"{indent}{name}[{index_text(e.params['index'], dyn)}] = {g.text}", e, indent
-            )
-            return
-        if e.prim == "scatter_add":
-            acc, g, *dyn = [self.printed(a) for a in e.args]
-            index = e.params["index"]
-            target = f"{acc.text}[{index_text(index, dyn)}]" if index else acc.text
-            self.write(f"{indent}{target} += {g.text}", e, indent)
-            self.namer.fix(e.out, acc.text)  # the same array, updated in place
-            return
-        if e.out in self.inline_vars:
+            self.write(f"{indent}{name} = np.zeros_like({text(x)})", e, indent)
+            self.write(lambda: f"{indent}{name}[{self.index_of(e, dyn)}] = {text(g)}", e, indent)
+        elif e.prim == "scatter_add":
+            acc, g, *dyn = e.args
+
+            def line():
+                index = f"[{self.index_of(e, dyn)}]" if e.params["index"] else ""
+                return f"{indent}{text(acc)}{index} += {text(g)}"
+
+            self.write(line, e, indent)
+            self.namer.fix(e.out, text(acc))  # the same array, updated in place
+        elif e.out in self.inline_vars:
             self.inline[e.out] = e
-            return
-        self.assign(e, indent)
+        else:
+            self.assign(e, indent)
+
+    def text_of(self, atom) -> str:
+        return self.printed(atom).text
+
+    def index_of(self, e: Eqn, dyn) -> str:
+        return index_text(e.params["index"], [self.printed(a) for a in dyn])
 
     def assign(self, e: Eqn, indent: str):
-        rhs = self.render(e).text
         name = self.namer.name(e.out, self.pos(e), self.path)
-        self.write(f"{indent}{name} = {rhs}", e, indent)
+        self.write(lambda: f"{indent}{name} = {self.render(e).text}", e, indent)
 
     def bind_all(self, pairs, indent: str):
         """Assign each (name, atom) as one parallel assignment would.
@@ -302,16 +304,18 @@ class FunctionEmitter:
             for k, (name, atom) in enumerate(pending):
                 others = [a for j, (_, a) in enumerate(pending) if j != k]
                 if not any(name in self.names_read(a) for a in others):
-                    self.write(f"{indent}{name} = {self.printed(atom).text}", None, indent)
+                    self.write(
+                        lambda name=name, atom=atom: f"{indent}{name} = {self.text_of(atom)}",
+                        self.inline.get(atom),
+                        indent,
+                    )
                     del pending[k]
                     break
             else:
                 name, atom = pending[0]
                 temp = Var(hint=f"{name}_next")
                 self.namer.name(temp, self.layout.counter + 1, self.path)
-                self.write(
-                    f"{indent}{self.namer.names[temp]} = {self.printed(atom).text}", None, indent
-                )
+                self.write(f"{indent}{self.namer.names[temp]} = {self.text_of(atom)}", None, indent)
                 pending[0] = (name, temp)
 
     def names_read(self, atom) -> set:
@@ -384,18 +388,21 @@ class FunctionEmitter:
     def _same(self, name, atom) -> bool:
         return isinstance(atom, Var) and self.namer.names.get(atom) == name
 
-    def write(self, line: str, e, indent: str):
-        """Append a line, naming inlined subexpressions first while it is too long."""
-        while len(line) > LINE_LIMIT and isinstance(e, Eqn):
+    def write(self, line, e, indent: str):
+        """Append a line, naming inlined subexpressions first while it is too long.
+
+        `line` is the text, or a function that writes it again once a
+        subexpression has been given a name.
+        """
+        make = line if callable(line) else (lambda: line)
+        text = make()
+        while len(text) > LINE_LIMIT and isinstance(e, Eqn) and callable(line):
             victim = self.longest_inlined(e)
             if victim is None:
                 break
-            sub = self.inline.pop(victim)
-            self.assign(sub, indent)
-            if e.prim in STATEMENT_PRIMS:
-                break
-            line = f"{indent}{self.namer.names[e.out]} = {self.render(e).text}"
-        self.lines.append(line)
+            self.assign(self.inline.pop(victim), indent)
+            text = make()
+        self.lines.append(text)
 
     def longest_inlined(self, e: Eqn):
         best, best_len = None, -1

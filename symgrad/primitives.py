@@ -1000,7 +1000,7 @@ HELPERS["_grad_seed"] = '''
 def _grad_seed(value):
     """The cotangent 1.0 of a scalar result; grad_ and value_and_grad_ need one."""
     if np.ndim(value) != 0:
-        raise ValueError("grad_ needs a function with a scalar result; use vjp_ instead")
+        raise ValueError("grad_ needs a scalar result; use vjp_ instead")
     return 1.0
 '''
 HELPER_DEPENDS = {"_matmul_grad_left": ("_unbroadcast",), "_matmul_grad_right": ("_unbroadcast",)}

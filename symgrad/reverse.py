@@ -593,7 +593,11 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
     by_name = {p.hint: p for p in params}
     wrt = [by_name[n] for n in wrt_names]
     forward = list(b.eqns)
-    seed = Var(hint="g", shape=getattr(value, "shape", None)) if mode == "vjp" else None
+    seed = None
+    if mode == "vjp":
+        taken = {p.hint for p in params}
+        hint = next(h for h in ("g", "gbar", "g_out", "cotangent") if h not in taken)
+        seed = Var(hint=hint, shape=getattr(value, "shape", None))
     active = active_vars(forward, wrt, value)
     cts: dict = {}
     if is_var(value) and value in active:
