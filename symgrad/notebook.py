@@ -25,8 +25,6 @@ import inspect
 import linecache
 import types
 
-import numpy
-
 from .api import generate
 from .frontend import parse
 from .shapes import parse_annotation
@@ -84,6 +82,8 @@ def source_file(f) -> tuple[str, str]:
     text = "".join(linecache.getlines(path, f.__globals__))
     if not text:
         raise OSError(f"cannot read the source of {f.__name__}: {path} is not available")
+    import numpy  # only here: `symgrad gen` never imports NumPy
+
     imported = parse(text, path).numpy_aliases
     aliases = sorted(
         name for name, value in f.__globals__.items() if value is numpy and name not in imported

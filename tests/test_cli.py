@@ -804,3 +804,19 @@ def test_generated_module_passes_ruff(tmp_path, source):
         timeout=TIMEOUT,
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_gen_imports_neither_numpy_nor_sympy(tmp_path):
+    """`symgrad gen` starts fast: it reads code, it runs none, so it needs no NumPy."""
+    write_src(tmp_path, COST_SRC)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "symgrad", "gen", "model.py", "-o", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
+    assert "symgrad" in imported
+    assert "numpy" not in imported and "sympy" not in imported
