@@ -30,19 +30,21 @@ def grad_cost(X, gamma, beta, T, eps=1e-05):
 
     # line 21: return 0.5 * np.mean(np.sum((out - T) ** 2, axis=1))
     t2 = X.shape[0]
-    dout = 0.5 / t2 * (2 * (out - T))
+    t3 = 0.5 / t2 * (out - T)
+    dout = 2 * t3
 
     # line 15: return gamma * Xhat + beta
     dbeta = np.sum(dout, axis=0)
-    dXhat = dout * gamma
-    dgamma = np.sum(dout * Xhat, axis=0)
+    t4 = t3 * gamma
+    dXhat = 2 * t4
+    dgamma = np.sum(2 * (t3 * Xhat), axis=0)
 
     # line 14: Xhat = (X - mu) / np.sqrt(var + eps)
-    t3 = dXhat / t1
-    dvar = np.sum(-(dXhat * Xhat / t1), axis=0) / (2 * t1)
-    dmu = np.sum(-t3, axis=0)
-    t4 = t3 + 2.0 * dvar[None] / t2 * (X - np.mean(X, axis=0, keepdims=True))
-    dX = t4 + (dmu / t2)[None]
+    t5 = dXhat / t1
+    dvar = np.sum(-(2 * (t4 * Xhat) / t1), axis=0) / (2 * t1)
+    dmu = np.sum(-t5, axis=0)
+    t6 = t5 + 2.0 * dvar[None] / t2 * (X - np.mean(X, axis=0, keepdims=True))
+    dX = t6 + (dmu / t2)[None]
     return dX, dgamma, dbeta
 
 
@@ -58,19 +60,21 @@ def value_and_grad_cost(X, gamma, beta, T, eps=1e-05):
 
     # line 21: return 0.5 * np.mean(np.sum((out - T) ** 2, axis=1))
     t3 = X.shape[0]
-    dout = 0.5 / t3 * (2 * t2)
+    t4 = 0.5 / t3 * t2
+    dout = 2 * t4
 
     # line 15: return gamma * Xhat + beta
     dbeta = np.sum(dout, axis=0)
-    dXhat = dout * gamma
-    dgamma = np.sum(dout * Xhat, axis=0)
+    t5 = t4 * gamma
+    dXhat = 2 * t5
+    dgamma = np.sum(2 * (t4 * Xhat), axis=0)
 
     # line 14: Xhat = (X - mu) / np.sqrt(var + eps)
-    t4 = dXhat / t1
-    dvar = np.sum(-(dXhat * Xhat / t1), axis=0) / (2 * t1)
-    dmu = np.sum(-t4, axis=0)
-    t5 = t4 + 2.0 * dvar[None] / t3 * (X - np.mean(X, axis=0, keepdims=True))
-    dX = t5 + (dmu / t3)[None]
+    t6 = dXhat / t1
+    dvar = np.sum(-(2 * (t5 * Xhat) / t1), axis=0) / (2 * t1)
+    dmu = np.sum(-t6, axis=0)
+    t7 = t6 + 2.0 * dvar[None] / t3 * (X - np.mean(X, axis=0, keepdims=True))
+    dX = t7 + (dmu / t3)[None]
     return value, (dX, dgamma, dbeta)
 
 
@@ -84,17 +88,19 @@ def vjp_cost(X, gamma, beta, T, eps, g):
 
     # line 21: return 0.5 * np.mean(np.sum((out - T) ** 2, axis=1))
     t2 = X.shape[0]
-    dout = g * 0.5 / t2 * (2 * (out - T))
+    t3 = g * 0.5 / t2 * (out - T)
+    dout = 2 * t3
 
     # line 15: return gamma * Xhat + beta
     dbeta = np.sum(dout, axis=0)
-    dXhat = dout * gamma
-    dgamma = np.sum(dout * Xhat, axis=0)
+    t4 = t3 * gamma
+    dXhat = 2 * t4
+    dgamma = np.sum(2 * (t3 * Xhat), axis=0)
 
     # line 14: Xhat = (X - mu) / np.sqrt(var + eps)
-    t3 = dXhat / t1
-    dvar = np.sum(-(dXhat * Xhat / t1), axis=0) / (2 * t1)
-    dmu = np.sum(-t3, axis=0)
-    t4 = t3 + 2.0 * dvar[None] / t2 * (X - np.mean(X, axis=0, keepdims=True))
-    dX = t4 + (dmu / t2)[None]
+    t5 = dXhat / t1
+    dvar = np.sum(-(2 * (t4 * Xhat) / t1), axis=0) / (2 * t1)
+    dmu = np.sum(-t5, axis=0)
+    t6 = t5 + 2.0 * dvar[None] / t2 * (X - np.mean(X, axis=0, keepdims=True))
+    dX = t6 + (dmu / t2)[None]
     return dX, dgamma, dbeta

@@ -19,11 +19,11 @@ def grad_cost(X, y, w, b, lam=0.1):
     residual = np.dot(X, w) + b - y
 
     # line 13: data_term = 0.5 * np.mean(residual**2)
-    dresidual = 0.5 / X.shape[0] * (2 * residual)
+    dresidual = 2 * (0.5 / X.shape[0] * residual)
 
     # line 12: residual = np.dot(X, w) + b - y
     db = np.sum(dresidual, axis=0)
-    dw = 0.5 * lam * (2 * w) + X.T @ dresidual
+    dw = lam * w + X.T @ dresidual
     return dw, db
 
 
@@ -31,16 +31,15 @@ def value_and_grad_cost(X, y, w, b, lam=0.1):
     """cost and its gradient, sharing one forward pass."""
     residual = np.dot(X, w) + b - y
     data_term = 0.5 * np.mean(residual**2)
-    t1 = 0.5 * lam
-    penalty = t1 * np.sum(w**2)
+    penalty = 0.5 * lam * np.sum(w**2)
     value = data_term + penalty
 
     # line 13: data_term = 0.5 * np.mean(residual**2)
-    dresidual = 0.5 / X.shape[0] * (2 * residual)
+    dresidual = 2 * (0.5 / X.shape[0] * residual)
 
     # line 12: residual = np.dot(X, w) + b - y
     db = np.sum(dresidual, axis=0)
-    dw = t1 * (2 * w) + X.T @ dresidual
+    dw = lam * w + X.T @ dresidual
     return value, (dw, db)
 
 
@@ -49,9 +48,9 @@ def vjp_cost(X, y, w, b, lam, g):
     residual = np.dot(X, w) + b - y
 
     # line 13: data_term = 0.5 * np.mean(residual**2)
-    dresidual = g * 0.5 / X.shape[0] * (2 * residual)
+    dresidual = 2 * (g * 0.5 / X.shape[0] * residual)
 
     # line 12: residual = np.dot(X, w) + b - y
     db = np.sum(dresidual, axis=0)
-    dw = g * (0.5 * lam) * (2 * w) + X.T @ dresidual
+    dw = g * lam * w + X.T @ dresidual
     return dw, db

@@ -29,7 +29,7 @@ def grad_cost(X, W1, b1, W2, T):
     R = X + W2 @ t2 - T
 
     # line 23: return 0.5 * np.sum(R**2) / N
-    dR = 1.0 / N * 0.5 * (2 * R)
+    dR = 1.0 / N * R
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     dW2 = dR @ t2.T
@@ -52,7 +52,7 @@ def value_and_grad_cost(X, W1, b1, W2, T):
     value = 0.5 * np.sum(R**2) / N
 
     # line 23: return 0.5 * np.sum(R**2) / N
-    dR = 1.0 / N * 0.5 * (2 * R)
+    dR = 1.0 / N * R
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     dW2 = dR @ t2.T
@@ -74,7 +74,7 @@ def vjp_cost(X, W1, b1, W2, T, g):
     R = X + W2 @ t2 - T
 
     # line 23: return 0.5 * np.sum(R**2) / N
-    dR = g / N * 0.5 * (2 * R)
+    dR = g / N * R
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     dW2 = dR @ t2.T

@@ -23,15 +23,12 @@ def grad_cost(X, Y, h0, W, U):
     saved_h = []
     saved_h_prev = []
     h = h0
-    loss = 0.0
     for t in range(t1):
         saved_h_prev.append(h)
         t2 = X[t]
         h = np.tanh(W @ h + U @ t2)
         saved_h.append(h)
-        t3 = h - Y[t]
-        saved.append(t3)
-        loss = loss + 0.5 * np.sum(t3**2)
+        saved.append(h - Y[t])
 
     # line 16: return loss / X.shape[0]
     dloss = 1.0 / t1
@@ -42,11 +39,12 @@ def grad_cost(X, Y, h0, W, U):
         h = saved_h.pop()
         h_prev = saved_h_prev.pop()
         t2 = X[t]
-        dh = dh + dloss * 0.5 * (2 * saved.pop())
-        t4 = dh * (1 - h**2)
-        dU += np.outer(t4, t2)
-        dW += np.outer(t4, h_prev)
-        dh = W.T @ t4
+        dh = dh + dloss * saved.pop()
+        t3 = dh * (1 - h**2)
+        t4 = t3[:, None]
+        dU += t4 * t2
+        dW += t4 * h_prev
+        dh = W.T @ t3
     return dh, dW, dU
 
 
@@ -77,10 +75,11 @@ def value_and_grad_cost(X, Y, h0, W, U):
         h = saved_h.pop()
         h_prev = saved_h_prev.pop()
         t2 = X[t]
-        dh = dh + dloss * 0.5 * (2 * saved.pop())
+        dh = dh + dloss * saved.pop()
         t4 = dh * (1 - h**2)
-        dU += np.outer(t4, t2)
-        dW += np.outer(t4, h_prev)
+        t5 = t4[:, None]
+        dU += t5 * t2
+        dW += t5 * h_prev
         dh = W.T @ t4
     return value, (dh, dW, dU)
 
@@ -92,15 +91,12 @@ def vjp_cost(X, Y, h0, W, U, g):
     saved_h = []
     saved_h_prev = []
     h = h0
-    loss = 0.0
     for t in range(t1):
         saved_h_prev.append(h)
         t2 = X[t]
         h = np.tanh(W @ h + U @ t2)
         saved_h.append(h)
-        t3 = h - Y[t]
-        saved.append(t3)
-        loss = loss + 0.5 * np.sum(t3**2)
+        saved.append(h - Y[t])
 
     # line 16: return loss / X.shape[0]
     dloss = g / t1
@@ -111,9 +107,10 @@ def vjp_cost(X, Y, h0, W, U, g):
         h = saved_h.pop()
         h_prev = saved_h_prev.pop()
         t2 = X[t]
-        dh = dh + dloss * 0.5 * (2 * saved.pop())
-        t4 = dh * (1 - h**2)
-        dU += np.outer(t4, t2)
-        dW += np.outer(t4, h_prev)
-        dh = W.T @ t4
+        dh = dh + dloss * saved.pop()
+        t3 = dh * (1 - h**2)
+        t4 = t3[:, None]
+        dU += t4 * t2
+        dW += t4 * h_prev
+        dh = W.T @ t3
     return dh, dW, dU

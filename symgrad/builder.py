@@ -60,6 +60,9 @@ class Builder:
         self._shape_owner: dict = {}  # shape key -> the parameter that has that shape
         self._dim_owner: dict = {}  # dim symbol -> (parameter, axis) that has it
         self._dims = 0
+        # derivative code may gather constant factors (0.5 * (2 * x) -> x); the primal
+        # never is, so its values stay the user's bit for bit
+        self.fold_factors = False
 
     def _fresh_dim(self) -> str:
         """A length known only to equal itself (a slice of unknown extent, say)."""
@@ -237,6 +240,10 @@ class Builder:
                 return y
             if is_one_const(y):
                 return x
+            if self.fold_factors:
+                folded = self._fold_factors(x, y)
+                if folded is not None:
+                    return folded
             if _number(x) and x.value == -1:
                 return self.neg(y)
             if _number(y) and y.value == -1:
@@ -284,6 +291,32 @@ class Builder:
         if prim == "reshape_like":
             return self._reshape_like(*args)
         return None
+
+    def _constant_factor(self, a):
+        """(c, rest) with a == c * rest for a number c, or (None, a)."""
+        if _number(a) and isinstance(a.value, float | int):
+            return a.value, None
+        d = self.def_of(a)
+        if d is not None and d.prim == "mul":
+            x, y = d.args
+            if _number(x):
+                return x.value, y
+            if _number(y):
+                return y.value, x
+        return None, a
+
+    def _fold_factors(self, x, y):
+        """c1 * (c2 * r) -> (c1 * c2) * r, when a factor hides inside a product."""
+        cx, rx = self._constant_factor(x)
+        cy, ry = self._constant_factor(y)
+        nested = (cx is not None and rx is not None) or (cy is not None and ry is not None)
+        if not nested:
+            return None
+        c = (1 if cx is None else cx) * (1 if cy is None else cy)
+        rest = ry if rx is None else rx if ry is None else self.mul(rx, ry)
+        if rest is None:
+            return Const(c)
+        return rest if c == 1 else self.mul(Const(c), rest)
 
     def _reshape_like(self, a, like):
         """Skip reshapes that change nothing; `sum(keepdims=True).reshape` is a plain sum."""

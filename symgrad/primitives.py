@@ -36,7 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import shapes as sh
-from .ir import Const, Var
+from .errors import InternalError
+from .ir import Const, Eqn, Var
 
 # Python operator precedence, higher binds tighter.
 PREC_CMP, PREC_AND, PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_ATOM = 6, 8, 11, 12, 13, 14, 17
@@ -398,12 +399,17 @@ def vjp_matmul(b, g, ans, args, p):
     if rx == 2 and ry == 2:
         return [b.op("matmul", g, b.op("transpose", y)), b.op("matmul", b.op("transpose", x), g)]
     if rx == 2 and ry == 1:
-        return [b.op("outer", g, y), b.op("matmul", b.op("transpose", x), g)]
+        return [b.mul(column(b, g), y), b.op("matmul", b.op("transpose", x), g)]
     if rx == 1 and ry == 2:
-        return [b.op("matmul", y, g), b.op("outer", x, g)]
+        return [b.op("matmul", y, g), b.mul(column(b, x), g)]
     if rx == 1 and ry == 1:
         return [b.mul(g, y), b.mul(g, x)]
     return [b.op("matmul_grad_left", g, x, y), b.op("matmul_grad_right", g, x, y)]
+
+
+def column(b, v):
+    """v[:, None]: times a row it is their outer product, without np.outer's copies."""
+    return b.op("getitem", v, index=(("slice", None, None, None), ("none",)))
 
 
 def vjp_outer(b, g, ans, args, p):
@@ -662,6 +668,51 @@ def jvp_logaddexp(b, ts, ans, args, p):
     )
 
 
+# ---------------------------------------------------------------- loop adjoints, forward
+
+# Forward-over-reverse differentiates the adjoint of a loop, which holds tapes and
+# accumulators.  The tangent of a tape (a Python list) is a parallel list of tangents,
+# created by the same loop (forward.py adds it to `Loop.tapes`); the tangent of an
+# accumulator is a fresh array that forward.py allocates where the accumulator is.
+
+
+def jvp_push(b, ts, ans, args, p):
+    """`tape.append(v)`: v's tangent goes on the tangent tape, in the same order.
+
+    Zeros go there when v has no tangent, so that the two lists stay aligned.
+    """
+    tape_tangent, tangent = ts
+    tape, value = args
+    if tape_tangent is None:
+        raise InternalError("a value with a tangent pushed on a tape that has no tangent tape")
+    if tangent is None:
+        tangent = b.op("zeros_like", value)
+    b.append(Eqn((Var(static=True),), "push", (tape_tangent, tangent), {}, b.loc))
+    return None
+
+
+def jvp_pop(b, ts, ans, args, p):
+    """`tape.pop()`: the tangent comes off the tangent tape (never shared: cse does not apply)."""
+    out = Var(shape=ans.shape)
+    b.append(Eqn((out,), "pop", (ts[0],), {}, b.loc))
+    return out
+
+
+def jvp_scatter_add(b, ts, ans, args, p):
+    """`acc[index] += g`: `tacc[index] += tg`, in place on the tangent accumulator.
+
+    The tangent of an accumulator is a fresh array the loop owns (forward.py
+    allocates it), so updating it in place is as safe as updating acc.
+    """
+    acc, _g, *dyn = args
+    tacc, tg = ts[0], ts[1]
+    if tg is None:
+        return tacc
+    if tacc is None:
+        tacc = b.op("zeros_like", acc, cse=False)
+    return b.op("scatter_add", tacc, tg, *dyn, cse=False, **p)
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -909,7 +960,7 @@ PRIMITIVES = _prims(
         jvp=multilinear("scatter"),
     ),
     # `acc[index] += g` (or `acc += g`) on an accumulator symgrad allocated itself
-    nondiff("scatter_add", None, lambda shapes, params: shapes[0]),
+    nondiff("scatter_add", None, lambda shapes, params: shapes[0], jvp=jvp_scatter_add),
     nondiff(
         "unbroadcast",
         lambda args, params: (f"_unbroadcast({args[0].text}, {shape_text(args[1])})", PREC_ATOM),
@@ -949,8 +1000,12 @@ PRIMITIVES = _prims(
     nondiff("unpack", None),  # `N, D = X.shape`: printed as a statement by emit
     nondiff("int_min", lambda args, params: call("min", args), scalar),
     # the tape of a loop: values the adjoint sweep needs, saved by the forward sweep
-    nondiff("push", None),  # `tape.append(value)`: printed as a statement by emit
-    nondiff("pop", lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.pop()", PREC_ATOM)),
+    nondiff("push", None, jvp=jvp_push),  # `tape.append(value)`: a statement, by emit
+    nondiff(
+        "pop",
+        lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.pop()", PREC_ATOM),
+        jvp=jvp_pop,
+    ),
 )
 
 # Derivative-rule helpers live in the generated module's preamble, emitted only when used.

@@ -600,6 +600,7 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
         seed = Var(hint=hint, shape=getattr(value, "shape", None))
     active = active_vars(forward, wrt, value)
     cts: dict = {}
+    b.fold_factors = True
     if is_var(value) and value in active:
         cts[value] = [seed if seed is not None else grad_seed(b, value)]
     Adjointer(b, active).block(forward, cts)
@@ -664,19 +665,51 @@ def _dce(stmts, live: set) -> list:
         needed = needed or any(t in live for t in getattr(s, "tapes", ()))
         if not needed:
             continue
-        if isinstance(s, Loop):
-            # every carried value is kept; the body keeps what they and the tapes need
-            tapes = [t for t in s.tapes if t in live]  # those some pop still reads
-            body_live = set(live) | {r for r in s.results if is_var(r)} | set(tapes)
-            new = replace(s, body=_dce(s.body, body_live), tapes=tapes)
-        else:
-            then_body = _dce(s.then_body, set(live) | {r for r in s.then_results if is_var(r)})
-            else_body = _dce(s.else_body, set(live) | {r for r in s.else_results if is_var(r)})
-            new = replace(s, then_body=then_body, else_body=else_body)
+        new = _dce_loop(s, live) if isinstance(s, Loop) else _dce_cond(s, live)
         kept.append(new)
         live.update(free_reads([new]))
     kept.reverse()
     return kept
+
+
+def _dce_loop(s: Loop, live: set) -> Loop:
+    """Keep the carried values read after the loop, or by what the body keeps (to a
+    fixed point: a kept value may need another carried one), and the tapes some pop reads."""
+    tapes = [t for t in s.tapes if t in live]
+    keep = {k for k, o in enumerate(s.outs) if o in live}
+    while True:
+        results = {s.results[k] for k in keep if is_var(s.results[k])}
+        body = _dce(s.body, set(live) | results | set(tapes))
+        reads = set(free_reads(body)) | results
+        grown = keep | {k for k, p in enumerate(s.params) if p in reads}
+        if grown == keep:
+            break
+        keep = grown
+    ks = sorted(keep)
+    return replace(
+        s,
+        body=body,
+        tapes=tapes,
+        inits=[s.inits[k] for k in ks],
+        params=[s.params[k] for k in ks],
+        results=[s.results[k] for k in ks],
+        outs=[s.outs[k] for k in ks],
+    )
+
+
+def _dce_cond(s: Cond, live: set) -> Cond:
+    """Keep the outputs read after the `if`; each branch keeps what they need."""
+    ks = [k for k, o in enumerate(s.outs) if o in live]
+    then_results = [s.then_results[k] for k in ks]
+    else_results = [s.else_results[k] for k in ks]
+    return replace(
+        s,
+        then_body=_dce(s.then_body, set(live) | {r for r in then_results if is_var(r)}),
+        else_body=_dce(s.else_body, set(live) | {r for r in else_results if is_var(r)}),
+        then_results=then_results,
+        else_results=else_results,
+        outs=[s.outs[k] for k in ks],
+    )
 
 
 def blocks_of(s) -> list:

@@ -241,7 +241,7 @@ def test_rnn_adjoint_reads_like_backprop_through_time():
     grad = text[text.index("def grad_rnn_final") : text.index("def value_and_grad_rnn_final")]
     assert "for t in reversed(range(" in grad
     assert "saved_h.append(h)" in grad and "h = saved_h.pop()" in grad
-    assert "dW += np.outer(" in grad  # in place: the accumulator is symgrad's own array
+    assert "dW += " in grad  # in place: the accumulator is symgrad's own array
 
 
 def test_loop_that_runs_zero_times():
