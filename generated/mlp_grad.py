@@ -27,23 +27,21 @@ def cost(X, Y, W, V):
 def grad_cost(X, Y, W, V):
     """Gradient of cost with respect to W, V."""
     Q = np.dot(X, V)
-    t1 = np.exp(-Q)
-    t2 = 1 + t1
-    Z = 1 / t2
+    Z = 1 / (1 + np.exp(-Q))
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t3 = np.exp(U - Zmax[:, None])
+    t1 = np.exp(U - Zmax[:, None])
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t4 = -1.0 / X.shape[0]
+    t2 = -1.0 / X.shape[0]
 
     # line 24: U = np.dot(Z, W)
-    dU = (-(t4 / np.sum(t3, axis=1)))[:, None] * t3 + t4 * Y
+    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1 + t2 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
     # line 12: return 1 / (1 + np.exp(-z))
-    dQ = dZ * Z / t2 * t1
+    dQ = dZ * Z * (1 - Z)
 
     # line 22: Q = np.dot(X, V)
     dV = X.T @ dQ
@@ -53,25 +51,23 @@ def grad_cost(X, Y, W, V):
 def value_and_grad_cost(X, Y, W, V):
     """cost and its gradient, sharing one forward pass."""
     Q = np.dot(X, V)
-    t1 = np.exp(-Q)
-    t2 = 1 + t1
-    Z = 1 / t2
+    Z = 1 / (1 + np.exp(-Q))
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t3 = np.exp(U - Zmax[:, None])
-    t4 = np.sum(t3, axis=1)
-    nll = -np.mean(np.sum(U * Y, axis=1) - (Zmax + np.log(t4)))
+    t1 = np.exp(U - Zmax[:, None])
+    t2 = np.sum(t1, axis=1)
+    nll = -np.mean(np.sum(U * Y, axis=1) - (Zmax + np.log(t2)))
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t5 = -1.0 / X.shape[0]
+    t3 = -1.0 / X.shape[0]
 
     # line 24: U = np.dot(Z, W)
-    dU = (-(t5 / t4))[:, None] * t3 + t5 * Y
+    dU = (-(t3 / t2))[:, None] * t1 + t3 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
     # line 12: return 1 / (1 + np.exp(-z))
-    dQ = dZ * Z / t2 * t1
+    dQ = dZ * Z * (1 - Z)
 
     # line 22: Q = np.dot(X, V)
     dV = X.T @ dQ
@@ -81,23 +77,21 @@ def value_and_grad_cost(X, Y, W, V):
 def vjp_cost(X, Y, W, V, g):
     """Cotangent g of cost's output -> cotangents of W, V."""
     Q = np.dot(X, V)
-    t1 = np.exp(-Q)
-    t2 = 1 + t1
-    Z = 1 / t2
+    Z = 1 / (1 + np.exp(-Q))
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t3 = np.exp(U - Zmax[:, None])
+    t1 = np.exp(U - Zmax[:, None])
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t4 = g / X.shape[0]
+    t2 = g / X.shape[0]
 
     # line 24: U = np.dot(Z, W)
-    dU = (t4 / np.sum(t3, axis=1))[:, None] * t3 - t4 * Y
+    dU = (t2 / np.sum(t1, axis=1))[:, None] * t1 - t2 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
     # line 12: return 1 / (1 + np.exp(-z))
-    dQ = dZ * Z / t2 * t1
+    dQ = dZ * Z * (1 - Z)
 
     # line 22: Q = np.dot(X, V)
     dV = X.T @ dQ

@@ -640,6 +640,8 @@ def vjp_mul(b, g, ans, args, p):
 
 def vjp_div(b, g, ans, args, p):
     x, y = args
+    if isinstance(x, Const) and x.value == 1:  # a reciprocal: -1/y**2 is -ans * ans
+        return [None, b.neg(b.mul(b.mul(g, ans), ans))]
     return [b.div(g, y), b.neg(b.div(b.mul(g, ans), y))]
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from .builder import Builder
 from .errors import InternalError
-from .ir import Cond, Const, Eqn, Function, Loop, Var, block_results, blocks
+from .ir import Cond, Const, Eqn, Function, Loop, Var, block_results, blocks, uses
 from .primitives import PRIMITIVES, only_adds_or_drops_unit_axes
 
 BROADCASTING = {
@@ -281,9 +281,10 @@ def unit_reshape(e: Eqn) -> bool:
 
 
 class Adjointer:
-    def __init__(self, b: Builder, active: set):
+    def __init__(self, b: Builder, active: set, forward: list):
         self.b = b
         self.active = active
+        self.uses = uses(forward)
 
     def block(self, stmts, cts: dict) -> None:
         """Append the adjoint of `stmts` (walked backwards); cts maps var -> contributions."""
@@ -305,6 +306,11 @@ class Adjointer:
         if g is None:
             return
         name_adjoint(g, out)
+        logistic_input = self.logistic_input(e)
+        if logistic_input is not None:  # the sigmoid's own rule: g * s * (1 - s)
+            ds = b.mul(b.mul(g, out), b.sub(Const(1), out))
+            cts.setdefault(logistic_input, []).append(ds)
+            return
         rule = PRIMITIVES[e.prim].vjp
         contributions = rule(b, g, out, e.args, e.params)
         if len(contributions) != len(e.args):
@@ -317,6 +323,29 @@ class Adjointer:
             if e.prim in BROADCASTING:
                 ct = b.unbroadcast(ct, arg, out.shape)
             cts.setdefault(arg, []).append(ct)
+
+    def logistic_input(self, e: Eqn):
+        """q when e is `1 / (1 + np.exp(-q))` and nothing else reads its intermediates.
+
+        The chain rule through its four primitives keeps exp(-q) and 1 + exp(-q)
+        alive and divides; the sigmoid's derivative s * (1 - s) needs only s.
+        """
+
+        def only_use(v, prim):
+            d = self.b.def_of(v)
+            if d is None or d.prim != prim or self.uses.get(v, 0) != 1:
+                return None
+            return d
+
+        if e.prim != "div" or not (isinstance(e.args[0], Const) and e.args[0].value == 1):
+            return None
+        add = only_use(e.args[1], "add")
+        if add is None or not any(isinstance(a, Const) and a.value == 1 for a in add.args):
+            return None
+        exp = only_use(next(a for a in add.args if not isinstance(a, Const)), "exp")
+        neg = exp and only_use(exp.args[0], "neg")
+        q = neg.args[0] if neg else None
+        return q if q in self.active else None
 
     def outgoing(self, outs, cts) -> list:
         """Total cotangent of each output of a Loop or Cond (None where there is none)."""
@@ -603,7 +632,7 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
     b.fold_factors = True
     if is_var(value) and value in active:
         cts[value] = [seed if seed is not None else grad_seed(b, value)]
-    Adjointer(b, active).block(forward, cts)
+    Adjointer(b, active, forward).block(forward, cts)
     grads = []
     b.loc = None
     for p in wrt:
