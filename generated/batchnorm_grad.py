@@ -24,27 +24,42 @@ def grad_cost(X, gamma, beta, T, eps=1e-05):
     """Gradient of cost with respect to X, gamma, beta."""
     mu = np.mean(X, axis=0)
     var = np.var(X, axis=0)
+    Xhat = X - mu
     t1 = np.sqrt(var + eps)
-    Xhat = (X - mu) / t1
-    out = gamma * Xhat + beta
+    Xhat /= t1
+    out = gamma * Xhat
+    out += beta
+    t2 = np.subtract(out, T, out=out)
 
     # line 21: return 0.5 * np.mean(np.sum((out - T) ** 2, axis=1))
-    t2 = X.shape[0]
-    t3 = 0.5 / t2 * (out - T)
-    dout = 2 * t3
+    t3 = X.shape[0]
+    t2 *= 0.5 / t3
+    dout = 2 * t2
 
     # line 15: return gamma * Xhat + beta
     dbeta = np.sum(dout, axis=0)
-    t4 = t3 * gamma
-    dXhat = 2 * t4
-    dgamma = np.sum(2 * (t3 * Xhat), axis=0)
+    t4 = t2 * Xhat
+    t4 *= 2
+    t5 = t2 * gamma
+    dXhat = 2 * t5
+    dgamma = np.sum(t4, axis=0)
 
     # line 14: Xhat = (X - mu) / np.sqrt(var + eps)
-    t5 = dXhat / t1
-    dvar = np.sum(-(2 * (t4 * Xhat) / t1), axis=0) / (2 * t1)
-    dmu = np.sum(-t5, axis=0)
-    t6 = t5 + 2.0 * dvar[None] / t2 * (X - np.mean(X, axis=0, keepdims=True))
-    dX = t6 + (dmu / t2)[None]
+    t6 = np.divide(dXhat, t1, out=dXhat)
+    t7 = t5 * Xhat
+    t7 *= 2
+    t7 /= t1
+    np.negative(t7, out=t7)
+    dvar = np.sum(t7, axis=0) / (2 * t1)
+    dmu = np.sum(-t6, axis=0)
+
+    # line 13: var = np.var(X, axis=0)
+    t8 = 2.0 * dvar[None]
+    t8 /= t3
+    dX = X - np.mean(X, axis=0, keepdims=True)
+    dX *= t8
+    dX += t6
+    dX += (dmu / t3)[None]
     return dX, dgamma, dbeta
 
 
@@ -52,10 +67,12 @@ def value_and_grad_cost(X, gamma, beta, T, eps=1e-05):
     """cost and its gradient, sharing one forward pass."""
     mu = np.mean(X, axis=0)
     var = np.var(X, axis=0)
+    Xhat = X - mu
     t1 = np.sqrt(var + eps)
-    Xhat = (X - mu) / t1
-    out = gamma * Xhat + beta
-    t2 = out - T
+    Xhat /= t1
+    out = gamma * Xhat
+    out += beta
+    t2 = np.subtract(out, T, out=out)
     value = 0.5 * np.mean(np.sum(t2**2, axis=1))
 
     # line 21: return 0.5 * np.mean(np.sum((out - T) ** 2, axis=1))
@@ -65,16 +82,28 @@ def value_and_grad_cost(X, gamma, beta, T, eps=1e-05):
 
     # line 15: return gamma * Xhat + beta
     dbeta = np.sum(dout, axis=0)
-    t5 = t4 * gamma
-    dXhat = 2 * t5
-    dgamma = np.sum(2 * (t4 * Xhat), axis=0)
+    t5 = t4 * Xhat
+    t5 *= 2
+    t6 = t4 * gamma
+    dXhat = 2 * t6
+    dgamma = np.sum(t5, axis=0)
 
     # line 14: Xhat = (X - mu) / np.sqrt(var + eps)
-    t6 = dXhat / t1
-    dvar = np.sum(-(2 * (t5 * Xhat) / t1), axis=0) / (2 * t1)
-    dmu = np.sum(-t6, axis=0)
-    t7 = t6 + 2.0 * dvar[None] / t3 * (X - np.mean(X, axis=0, keepdims=True))
-    dX = t7 + (dmu / t3)[None]
+    t7 = np.divide(dXhat, t1, out=dXhat)
+    t8 = t6 * Xhat
+    t8 *= 2
+    t8 /= t1
+    np.negative(t8, out=t8)
+    dvar = np.sum(t8, axis=0) / (2 * t1)
+    dmu = np.sum(-t7, axis=0)
+
+    # line 13: var = np.var(X, axis=0)
+    t9 = 2.0 * dvar[None]
+    t9 /= t3
+    dX = X - np.mean(X, axis=0, keepdims=True)
+    dX *= t9
+    dX += t7
+    dX += (dmu / t3)[None]
     return value, (dX, dgamma, dbeta)
 
 
@@ -82,25 +111,40 @@ def vjp_cost(X, gamma, beta, T, eps, g):
     """Cotangent g of cost's output -> cotangents of X, gamma, beta."""
     mu = np.mean(X, axis=0)
     var = np.var(X, axis=0)
+    Xhat = X - mu
     t1 = np.sqrt(var + eps)
-    Xhat = (X - mu) / t1
-    out = gamma * Xhat + beta
+    Xhat /= t1
+    out = gamma * Xhat
+    out += beta
+    t2 = np.subtract(out, T, out=out)
 
     # line 21: return 0.5 * np.mean(np.sum((out - T) ** 2, axis=1))
-    t2 = X.shape[0]
-    t3 = g * 0.5 / t2 * (out - T)
-    dout = 2 * t3
+    t3 = X.shape[0]
+    t2 *= g * 0.5 / t3
+    dout = 2 * t2
 
     # line 15: return gamma * Xhat + beta
     dbeta = np.sum(dout, axis=0)
-    t4 = t3 * gamma
-    dXhat = 2 * t4
-    dgamma = np.sum(2 * (t3 * Xhat), axis=0)
+    t4 = t2 * Xhat
+    t4 *= 2
+    t5 = t2 * gamma
+    dXhat = 2 * t5
+    dgamma = np.sum(t4, axis=0)
 
     # line 14: Xhat = (X - mu) / np.sqrt(var + eps)
-    t5 = dXhat / t1
-    dvar = np.sum(-(2 * (t4 * Xhat) / t1), axis=0) / (2 * t1)
-    dmu = np.sum(-t5, axis=0)
-    t6 = t5 + 2.0 * dvar[None] / t2 * (X - np.mean(X, axis=0, keepdims=True))
-    dX = t6 + (dmu / t2)[None]
+    t6 = np.divide(dXhat, t1, out=dXhat)
+    t7 = t5 * Xhat
+    t7 *= 2
+    t7 /= t1
+    np.negative(t7, out=t7)
+    dvar = np.sum(t7, axis=0) / (2 * t1)
+    dmu = np.sum(-t6, axis=0)
+
+    # line 13: var = np.var(X, axis=0)
+    t8 = 2.0 * dvar[None]
+    t8 /= t3
+    dX = X - np.mean(X, axis=0, keepdims=True)
+    dX *= t8
+    dX += t6
+    dX += (dmu / t3)[None]
     return dX, dgamma, dbeta

@@ -27,21 +27,29 @@ def cost(X, Y, W, V):
 def grad_cost(X, Y, W, V):
     """Gradient of cost with respect to W, V."""
     Q = np.dot(X, V)
-    Z = 1 / (1 + np.exp(-Q))
+    Z = np.negative(Q, out=Q)
+    np.exp(Z, out=Z)
+    Z += 1
+    np.divide(1, Z, out=Z)
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t1 = np.exp(U - Zmax[:, None])
+    t1 = U - Zmax[:, None]
+    np.exp(t1, out=t1)
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
     t2 = -1.0 / X.shape[0]
 
+    # line 18: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
+    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1
+
     # line 24: U = np.dot(Z, W)
-    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1 + t2 * Y
+    dU += t2 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
     # line 12: return 1 / (1 + np.exp(-z))
-    dQ = dZ * Z * (1 - Z)
+    dQ = np.multiply(dZ, Z, out=dZ)
+    dQ *= 1 - Z
 
     # line 22: Q = np.dot(X, V)
     dV = X.T @ dQ
@@ -51,23 +59,31 @@ def grad_cost(X, Y, W, V):
 def value_and_grad_cost(X, Y, W, V):
     """cost and its gradient, sharing one forward pass."""
     Q = np.dot(X, V)
-    Z = 1 / (1 + np.exp(-Q))
+    Z = np.negative(Q, out=Q)
+    np.exp(Z, out=Z)
+    Z += 1
+    np.divide(1, Z, out=Z)
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t1 = np.exp(U - Zmax[:, None])
+    t1 = U - Zmax[:, None]
+    np.exp(t1, out=t1)
     t2 = np.sum(t1, axis=1)
     nll = -np.mean(np.sum(U * Y, axis=1) - (Zmax + np.log(t2)))
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
     t3 = -1.0 / X.shape[0]
 
+    # line 18: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
+    dU = (-(t3 / t2))[:, None] * t1
+
     # line 24: U = np.dot(Z, W)
-    dU = (-(t3 / t2))[:, None] * t1 + t3 * Y
+    dU += t3 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
     # line 12: return 1 / (1 + np.exp(-z))
-    dQ = dZ * Z * (1 - Z)
+    dQ = np.multiply(dZ, Z, out=dZ)
+    dQ *= 1 - Z
 
     # line 22: Q = np.dot(X, V)
     dV = X.T @ dQ
@@ -77,21 +93,29 @@ def value_and_grad_cost(X, Y, W, V):
 def vjp_cost(X, Y, W, V, g):
     """Cotangent g of cost's output -> cotangents of W, V."""
     Q = np.dot(X, V)
-    Z = 1 / (1 + np.exp(-Q))
+    Z = np.negative(Q, out=Q)
+    np.exp(Z, out=Z)
+    Z += 1
+    np.divide(1, Z, out=Z)
     U = np.dot(Z, W)
     Zmax = np.max(U, axis=1)
-    t1 = np.exp(U - Zmax[:, None])
+    t1 = U - Zmax[:, None]
+    np.exp(t1, out=t1)
 
     # line 25: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
     t2 = g / X.shape[0]
 
+    # line 18: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
+    dU = (t2 / np.sum(t1, axis=1))[:, None] * t1
+
     # line 24: U = np.dot(Z, W)
-    dU = (t2 / np.sum(t1, axis=1))[:, None] * t1 - t2 * Y
+    dU -= t2 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
     # line 12: return 1 / (1 + np.exp(-z))
-    dQ = dZ * Z * (1 - Z)
+    dQ = np.multiply(dZ, Z, out=dZ)
+    dQ *= 1 - Z
 
     # line 22: Q = np.dot(X, V)
     dV = X.T @ dQ

@@ -24,18 +24,22 @@ def cost(X, W1, b1, W2, T):
 def grad_cost(X, W1, b1, W2, T):
     """Gradient of cost with respect to W1, b1, W2."""
     N = X.shape[1]
-    t1 = W1 @ X + b1[:, None]
+    t1 = W1 @ X
+    t1 += b1[:, None]
     t2 = np.maximum(0, t1)
-    R = X + W2 @ t2 - T
+    R = W2 @ t2
+    R += X
+    R -= T
 
     # line 23: return 0.5 * np.sum(R**2) / N
-    dR = 1.0 / N * R
+    dR = np.multiply(1.0 / N, R, out=R)
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     dW2 = dR @ t2.T
+    t3 = W2.T @ dR
 
     # line 12: return np.maximum(0, z)
-    t3 = W2.T @ dR * (0 < t1)
+    t3 *= 0 < t1
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     db1 = np.sum(t3, axis=1)
@@ -46,9 +50,12 @@ def grad_cost(X, W1, b1, W2, T):
 def value_and_grad_cost(X, W1, b1, W2, T):
     """cost and its gradient, sharing one forward pass."""
     N = X.shape[1]
-    t1 = W1 @ X + b1[:, None]
+    t1 = W1 @ X
+    t1 += b1[:, None]
     t2 = np.maximum(0, t1)
-    R = X + W2 @ t2 - T
+    R = W2 @ t2
+    R += X
+    R -= T
     value = 0.5 * np.sum(R**2) / N
 
     # line 23: return 0.5 * np.sum(R**2) / N
@@ -56,9 +63,10 @@ def value_and_grad_cost(X, W1, b1, W2, T):
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     dW2 = dR @ t2.T
+    t3 = W2.T @ dR
 
     # line 12: return np.maximum(0, z)
-    t3 = W2.T @ dR * (0 < t1)
+    t3 *= 0 < t1
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     db1 = np.sum(t3, axis=1)
@@ -69,18 +77,22 @@ def value_and_grad_cost(X, W1, b1, W2, T):
 def vjp_cost(X, W1, b1, W2, T, g):
     """Cotangent g of cost's output -> cotangents of W1, b1, W2."""
     N = X.shape[1]
-    t1 = W1 @ X + b1[:, None]
+    t1 = W1 @ X
+    t1 += b1[:, None]
     t2 = np.maximum(0, t1)
-    R = X + W2 @ t2 - T
+    R = W2 @ t2
+    R += X
+    R -= T
 
     # line 23: return 0.5 * np.sum(R**2) / N
-    dR = g / N * R
+    dR = np.multiply(g / N, R, out=R)
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     dW2 = dR @ t2.T
+    t3 = W2.T @ dR
 
     # line 12: return np.maximum(0, z)
-    t3 = W2.T @ dR * (0 < t1)
+    t3 *= 0 < t1
 
     # line 16: return X + W2 @ relu(W1 @ X + b1[:, None])
     db1 = np.sum(t3, axis=1)

@@ -21,15 +21,20 @@ def cost(X, Y, W, b):
 
 def grad_cost(X, Y, W, b):
     """Gradient of cost with respect to W, b."""
-    U = X @ W + b
+    U = X @ W
+    U += b
     Zmax = np.max(U, axis=1, keepdims=True)
-    t1 = np.exp(U - Zmax)
+    t1 = U - Zmax
+    np.exp(t1, out=t1)
 
     # line 20: return -np.mean(log_likelihood)
     t2 = -1.0 / X.shape[0]
 
+    # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
+    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1
+
     # line 18: U = X @ W + b
-    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1 + t2 * Y
+    dU += t2 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return dW, db
@@ -37,9 +42,11 @@ def grad_cost(X, Y, W, b):
 
 def value_and_grad_cost(X, Y, W, b):
     """cost and its gradient, sharing one forward pass."""
-    U = X @ W + b
+    U = X @ W
+    U += b
     Zmax = np.max(U, axis=1, keepdims=True)
-    t1 = np.exp(U - Zmax)
+    t1 = U - Zmax
+    np.exp(t1, out=t1)
     t2 = np.sum(t1, axis=1)
     log_likelihood = np.sum(U * Y, axis=1) - (Zmax[:, 0] + np.log(t2))
     value = -np.mean(log_likelihood)
@@ -47,8 +54,11 @@ def value_and_grad_cost(X, Y, W, b):
     # line 20: return -np.mean(log_likelihood)
     t3 = -1.0 / X.shape[0]
 
+    # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
+    dU = (-(t3 / t2))[:, None] * t1
+
     # line 18: U = X @ W + b
-    dU = (-(t3 / t2))[:, None] * t1 + t3 * Y
+    dU += t3 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return value, (dW, db)
@@ -56,15 +66,20 @@ def value_and_grad_cost(X, Y, W, b):
 
 def vjp_cost(X, Y, W, b, g):
     """Cotangent g of cost's output -> cotangents of W, b."""
-    U = X @ W + b
+    U = X @ W
+    U += b
     Zmax = np.max(U, axis=1, keepdims=True)
-    t1 = np.exp(U - Zmax)
+    t1 = U - Zmax
+    np.exp(t1, out=t1)
 
     # line 20: return -np.mean(log_likelihood)
     t2 = g / X.shape[0]
 
+    # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
+    dU = (t2 / np.sum(t1, axis=1))[:, None] * t1
+
     # line 18: U = X @ W + b
-    dU = (t2 / np.sum(t1, axis=1))[:, None] * t1 - t2 * Y
+    dU -= t2 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return dW, db

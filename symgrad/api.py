@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
+from . import inplace
 from .dense import (
     DENSE_HELPER_DEPENDS,
     DENSE_HELPERS,
@@ -24,7 +25,7 @@ from .dense import (
 )
 from .emit import FunctionEmitter, const_text, sanitize_doc
 from .errors import Diagnostic, SymgradError
-from .forward import first_control_flow, forward, forward_over_reverse
+from .forward import forward, forward_over_reverse
 from .frontend import parse, translate
 from .ir import Function, Var
 from .primitives import HELPER_DEPENDS, HELPERS
@@ -46,6 +47,7 @@ def generate(
     shapes: dict | None = None,
     mode: str = "reverse",
     jacobian: str = "auto",
+    inplace: bool = True,
 ) -> str:
     """Differentiate `funcs` (default: every top-level function) of `source`.
 
@@ -71,7 +73,7 @@ def generate(
         sections.append(emit_primal(primal, src, used_helpers))
         differentiable = translate(src, name, inline=True, shapes=shapes)
         if mode in ("reverse", "all"):
-            sections.extend(emit_derivatives(differentiable, wrt_names, src, used_helpers))
+            sections.extend(emit_derivatives(differentiable, wrt_names, src, used_helpers, inplace))
         if mode in ("forward", "all"):
             sections.extend(
                 emit_forward(differentiable, wrt_names, src, used_helpers, mode, jacobian)
@@ -187,7 +189,7 @@ def emit_primal(fn: Function, src, used_helpers) -> str:
     return "\n".join(lines)
 
 
-def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers) -> list[str]:
+def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers, inplace_ok=True) -> list:
     reserved = reserved_names(src)
     listing = ", ".join(wrt)
     grads_template = "{}" if len(wrt) == 1 else ", ".join(["{}"] * len(wrt))
@@ -205,6 +207,7 @@ def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers) -> list[st
                 adj.grads,
                 grads_template,
                 used_helpers,
+                inplace_ok=inplace_ok,
             )
         )
         adj = reverse(fn, wrt, "grad")
@@ -220,6 +223,7 @@ def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers) -> list[st
                 [adj.value, *adj.grads],
                 "{}, " + inner,
                 used_helpers,
+                inplace_ok=inplace_ok,
             )
         )
     adj = reverse(fn, wrt, "vjp")
@@ -233,30 +237,28 @@ def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers) -> list[st
             grads_template,
             used_helpers,
             extra=[adj.seed],
+            inplace_ok=inplace_ok,
         )
     )
     return out
 
 
-def emit_adjoint(adj, name, doc, reserved, outputs, template, used_helpers, extra=()) -> str:
+def emit_adjoint(
+    adj, name, doc, reserved, outputs, template, used_helpers, extra=(), inplace_ok=True
+) -> str:
     stmts = dead_code(adj.stmts, outputs)
+    adjoint_ids = {id(s) for s in stmts if id(s) in adj.adjoint_ids}
+    if inplace_ok:
+        rewritten = inplace.rewrite(stmts, outputs, [*adj.grads_wrt, *extra])
+        adjoint_ids = {id(n) for n, s in zip(rewritten, stmts) if id(s) in adjoint_ids}
+        stmts = rewritten
     params = list(adj.params) + list(extra)
     # vjp_f(a, b, ..., g): g follows every parameter, so defaults cannot be kept
     defaults = {} if extra else adj.defaults
-    em = FunctionEmitter(reserved, params, defaults, stmts, outputs, adj.adjoint_ids)
+    em = FunctionEmitter(reserved, params, defaults, stmts, outputs, adjoint_ids)
     lines = em.emit(name, doc, template)
     used_helpers.update(em.helpers)
     return "\n".join(lines)
-
-
-def reject_control_flow(fn: Function, src) -> None:
-    """hvp_f (forward over reverse) does not yet handle the tapes of loop adjoints."""
-    stmt = first_control_flow(fn)
-    if stmt is not None:
-        line, col = (stmt.loc.line, stmt.loc.col) if stmt.loc else (fn.loc.line, fn.loc.col)
-        message = f"hvp_{fn.name} and hessian_{fn.name} do not support loops or conditionals yet"
-        hint = "--mode forward and --mode reverse differentiate them"
-        raise SymgradError([Diagnostic(src.path, line, col, message, hint)])
 
 
 def emit_forward(fn: Function, wrt: list[str], src, used_helpers, mode, jacobian) -> list[str]:
@@ -285,7 +287,6 @@ def emit_forward(fn: Function, wrt: list[str], src, used_helpers, mode, jacobian
     out.append(jacobian_function(fn.name, params, defaults, wrt, how, reserved))
     used_helpers.update(helpers_for(how))
     if mode == "all" and known(getattr(fn.result, "shape", None)) in (None, ()):
-        reject_control_flow(fn, src)
         hvp = forward_over_reverse(fn, wrt)
         directions = ", ".join(t.hint for t in hvp.tangent_params)
         out.append(

@@ -321,6 +321,8 @@ class Builder:
     def _reshape_like(self, a, like):
         """Skip reshapes that change nothing; `sum(keepdims=True).reshape` is a plain sum."""
         target = getattr(like, "shape", None)
+        if isinstance(a, Const):  # a constant cotangent of a one-element view
+            return self.op("full_like", like, a)
         if sh.same_shape(getattr(a, "shape", None), target):
             return a
         d = self.def_of(a)
@@ -331,14 +333,18 @@ class Builder:
         return None
 
     def _drop_broadcast_to(self, prim, args):
-        """`broadcast_to(a, x) * y` is `a * y` when y already has x's shape."""
+        """`broadcast_to(a, x) * y` is `a * y` when y already has x's shape.
+
+        The other arguments are read as already narrowed, so that of two broadcasts
+        (`broadcast_to(g, x) + broadcast_to(h, x)`) one stays and keeps x's shape.
+        """
         changed = list(args)
         for k, a in enumerate(args):
             d = self.def_of(a)
             if d is None or d.prim != "broadcast_to":
                 continue
             target = d.args[1].shape
-            others = [o for j, o in enumerate(args) if j != k]
+            others = [o for j, o in enumerate(changed) if j != k]
             if any(sh.same_shape(getattr(o, "shape", None), target) for o in others):
                 changed[k] = d.args[0]
         return tuple(changed) if changed != list(args) else None

@@ -51,7 +51,7 @@ from .errors import Diagnostic, SymgradError
 from .frontend import parse, translate
 from .interpret import NumpyBackend, evaluate
 from .ir import Const, Eqn, Function, Var, walk
-from .oracles import SympyOracle, numpy_function, probe
+from .oracles import SympyOracle, directional, numpy_function, probe
 
 DEFAULT_DIMS = (3, 2, 4, 5, 6, 7, 8, 9)
 KINK_MARGIN = 1e-4
@@ -67,6 +67,7 @@ SCALE_FLOOR = 1e-2
 
 REFERENCES = ("fd", "sympy")
 VALUE = "(value)"
+TANGENT = "(tangent)"
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Options:
     seed: int = 0
     points: int = 3
     references: tuple = REFERENCES
+    mode: str = "reverse"  # what `generate` writes when no module is given
 
 
 # ---------------------------------------------------------------- results
@@ -251,16 +253,27 @@ def read_header(text: str) -> tuple[str | None, list]:
 
 
 def recorded_wrt(text: str, name: str) -> list | None:
-    """The parameters a generated vjp_NAME differentiates, from its docstring."""
+    """The parameters a generated module differentiates NAME with respect to.
+
+    Read from vjp_NAME's docstring ("... -> cotangents of W, V."), else from
+    jvp_NAME's tangent parameters (those after NAME's own, "dW, dV").
+    """
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return None
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == f"vjp_{name}":
-            doc = ast.get_docstring(node) or ""
-            found = re.search(r"-> cotangents of (.+)\.$", doc)
-            return [w.strip() for w in found.group(1).split(",")] if found else None
+    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if f"vjp_{name}" in defs:
+        doc = ast.get_docstring(defs[f"vjp_{name}"]) or ""
+        found = re.search(r"-> cotangents of (.+)\.$", doc)
+        return [w.strip() for w in found.group(1).split(",")] if found else None
+    if f"jvp_{name}" in defs and name in defs:
+        params = [a.arg for a in defs[name].args.args]
+        tangents = [a.arg for a in defs[f"jvp_{name}"].args.args][len(params) :]
+        wrt = [t[1:] for t in tangents]
+        return (
+            wrt if all(t.startswith("d") and w in params for t, w in zip(tangents, wrt)) else None
+        )
     return None
 
 
@@ -567,7 +580,7 @@ def check(
     src = parse(source, path)
     if module_text is None:
         names = select_functions(src, options.funcs)
-        module_text = generate(source, path, names, options.wrt, options.shapes)
+        module_text = generate(source, path, names, options.wrt, options.shapes, mode=options.mode)
     else:
         names = module_functions(src, module_text, options, report)
     plans = []
@@ -627,7 +640,9 @@ class Point:
     value: object  # f at args, from the NumPy interpretation
     cotangent: object  # the random cotangent vjp_ is called with
     probes: dict  # parameter index -> Probe (finite differences)
-    exact: dict = field(default_factory=dict)  # "grad"/"vjp" -> sympy's (value, cotangents)
+    tangents: list = field(default_factory=list)  # one per wrt parameter, for jvp_
+    exact: dict = field(default_factory=dict)  # "grad"/"vjp"/"jvp" -> sympy's (value, derivative)
+    directional: tuple | None = None  # differences along the tangents, and their noise
 
     def seed(self, kind: str):
         return 1.0 if kind == "grad" else self.cotangent
@@ -699,20 +714,34 @@ def check_function(plan: Plan, src, module, report: Report, options: Options) ->
     )
     rng = np.random.default_rng([options.seed, zlib.crc32(plan.name.encode()), 1])
     name = plan.name
+    has = {e: callable(getattr(module, f"{e}_{name}", None)) for e in ("vjp", "jvp")}
+    # a forward-mode module has jvp_ and no vjp_; any other lacks nothing
+    reverse_entries = has["vjp"] or not has["jvp"]
+    fd = "fd" in options.references
     for args in plan.points:
         value = f(args)
-        cotangent = rng.standard_normal(np.shape(value))
         point = Point(
             args,
             value,
-            float(cotangent) if np.ndim(value) == 0 else cotangent,
-            {i: probe(f, args, i, rng) for i in indices},
+            draw_like(rng, value),
+            {i: probe(f, args, i, rng) for i in indices} if fd and reverse_entries else {},
+            tangents=[draw_like(rng, args[i]) for i in indices],
         )
         scalar = np.ndim(value) == 0
         if oracle is not None:
-            for kind in ("grad", "vjp") if scalar else ("vjp",):
+            for kind in ("grad", "vjp") if scalar and reverse_entries else ("vjp",):
                 point.exact[kind] = oracle.value_and_vjp(args, point.seed(kind))
+            if has["jvp"]:
+                point.exact["jvp"] = oracle.value_and_jvp(args, dict(zip(indices, point.tangents)))
+        if fd and has["jvp"]:
+            point.directional = directional(f, args, indices, point.tangents)
         check_value(report.row(name, VALUE, np.shape(value)), call(module, name, args), point)
+        if has["jvp"]:
+            check_jvp(
+                report, f"jvp_{name}", call(module, f"jvp_{name}", [*args, *point.tangents]), point
+            )
+        if not reverse_entries:
+            continue
         if scalar:
             grads = call(module, f"grad_{name}", args)
             check_grads(report, f"grad_{name}", grads, point, "grad", plan, indices)
@@ -731,6 +760,12 @@ def check_function(plan: Plan, src, module, report: Report, options: Options) ->
         check_grads(report, f"vjp_{name}", vjp, point, "vjp", plan, indices)
 
 
+def draw_like(rng, value):
+    """A standard normal array shaped like value (a float for a scalar)."""
+    drawn = rng.standard_normal(np.shape(value))
+    return float(drawn) if np.ndim(value) == 0 else drawn
+
+
 def check_value(row: Row, result, point: Point) -> None:
     if isinstance(result, Failure):
         row.fail(result.message)
@@ -738,10 +773,37 @@ def check_value(row: Row, result, point: Point) -> None:
     if np.shape(result) != np.shape(point.value):
         row.fail(f"value has shape {np.shape(result)}, expected {np.shape(point.value)}")
         return
-    row.measure("fd").add(result, point.value, 0.0, VALUE_RTOL, VALUE_ATOL)
+    if point.probes or point.directional:
+        row.measure("fd").add(result, point.value, 0.0, VALUE_RTOL, VALUE_ATOL)
     if point.exact:
-        exact_value = point.exact["vjp"][0]
+        exact_value = next(iter(point.exact.values()))[0]
         row.measure("sympy").add(result, exact_value, 0.0, VALUE_RTOL, VALUE_ATOL)
+
+
+def check_jvp(report: Report, entry: str, result, point: Point) -> None:
+    """jvp_f(*args, *tangents) returns (value, tangent of the value)."""
+    shape = np.shape(point.value)
+    if not isinstance(result, Failure) and not (isinstance(result, tuple) and len(result) == 2):
+        result = Failure(f"{entry} returned {type(result).__name__}, not (value, tangent)")
+    if isinstance(result, Failure):
+        for parameter in (VALUE, TANGENT):
+            report.row(entry, parameter, shape).fail(result.message)
+        return
+    check_value(report.row(entry, VALUE, shape), result[0], point)
+    row = report.row(entry, TANGENT, shape)
+    try:
+        tangent = np.asarray(result[1], dtype=float)
+    except (TypeError, ValueError):
+        row.fail(f"returned {type(result[1]).__name__} as the tangent, not an array")
+        return
+    if tangent.shape != shape:
+        row.fail(f"tangent has shape {tangent.shape}, expected {shape}")
+        return
+    if point.directional is not None:
+        expected, noise = point.directional
+        row.measure("fd").add(tangent, expected, noise, FD_RTOL, FD_ATOL)
+    if "jvp" in point.exact:
+        row.measure("sympy").add(tangent, point.exact["jvp"][1], 0.0, SYMPY_RTOL, SYMPY_ATOL)
 
 
 def check_grads(report, entry: str, result, point: Point, kind: str, plan, indices) -> None:
@@ -760,10 +822,10 @@ def check_grads(report, entry: str, result, point: Point, kind: str, plan, indic
         if grad.shape != np.shape(point.args[i]):
             row.fail(f"gradient has shape {grad.shape}, expected {np.shape(point.args[i])}")
             continue
-        g = point.seed(kind)
-        probe_ = point.probes[i]
-        expected, noise = probe_.reference(g)
-        row.measure("fd").add(probe_.project(grad), expected, noise, FD_RTOL, FD_ATOL)
+        if point.probes:
+            probe_ = point.probes[i]
+            expected, noise = probe_.reference(point.seed(kind))
+            row.measure("fd").add(probe_.project(grad), expected, noise, FD_RTOL, FD_ATOL)
         if kind in point.exact:
             exact = point.exact[kind][1][i]
             row.measure("sympy").add(grad, exact, 0.0, SYMPY_RTOL, SYMPY_ATOL)

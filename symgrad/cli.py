@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 import traceback
@@ -81,6 +82,12 @@ def add_gen_arguments(gen) -> None:
         "--force", action="store_true", help="overwrite an output file symgrad did not generate"
     )
     gen.add_argument(
+        "--no-inplace",
+        dest="inplace",
+        action="store_false",
+        help="never write into a dead temporary (np.exp(t, out=t), t += s); plainer, slower",
+    )
+    gen.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 if the output file differs from what gen would write",
@@ -122,6 +129,12 @@ def add_check_arguments(check) -> None:
         default=[],
         metavar="A,B",
         help="parameters to draw from [0.5, 2] (those reaching log, sqrt or ** are inferred)",
+    )
+    check.add_argument(
+        "--mode",
+        choices=MODES,
+        default="reverse",
+        help="without -m: the mode of the module generated to check (forward checks jvp_)",
     )
     check.add_argument("--seed", type=int, default=0, help="seed of the random points")
     check.add_argument(
@@ -190,6 +203,7 @@ def run_gen(args) -> int:
         shapes=parse_shapes(args.shape),
         mode=args.mode,
         jacobian=args.jacobian,
+        inplace=args.inplace,
     )
     if args.output == "-":
         if args.check:
@@ -213,8 +227,6 @@ def run_gen(args) -> int:
 
 def check_up_to_date(args, out: str, text: str) -> int:
     """`gen --check`: exit 1, saying how to regenerate, when `out` is not what gen writes."""
-    from .check import gen_command
-
     try:
         with open(out, encoding="utf-8") as handle:
             current = handle.read()
@@ -226,13 +238,31 @@ def check_up_to_date(args, out: str, text: str) -> int:
         print(f"{out} is up to date with {args.path}")
         return EXIT_OK
     reason = "does not exist" if current is None else f"is out of date with {args.path}"
-    options = [["--mode", args.mode]] if args.mode != "reverse" else []
-    options += [["--jacobian", args.jacobian]] if args.jacobian != "auto" else []
-    command = gen_command(
-        args.path, args.func, wrt_list(args), parse_shapes(args.shape), out, options
-    )
+    command = gen_command_line(args, out)
     print(f"symgrad: {out} {reason}; regenerate it with:\n  {command}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def gen_command_line(args, out: str) -> str:
+    """The `symgrad gen` command that writes `out` with the options of `args` (but --check).
+
+    Read from gen's own option table, so options added later are kept too.
+    """
+    options = Parser(prog="symgrad gen")
+    add_gen_arguments(options)
+    words = ["symgrad", "gen", args.path]
+    for action in options._actions:
+        value = getattr(args, action.dest, action.default)
+        skip = action.dest in ("help", "check", "output", "debug") or not action.option_strings
+        if skip or value == action.default or value is None:
+            continue
+        flag = max(action.option_strings, key=len)
+        if action.nargs == 0:
+            words.append(flag)
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                words += [flag, str(item)]
+    return shlex.join([*words, "-o", out])
 
 
 def run_check(args) -> int:
@@ -248,6 +278,7 @@ def run_check(args) -> int:
         positive={p.strip() for item in args.positive for p in item.split(",") if p.strip()},
         seed=args.seed,
         points=args.points,
+        mode=args.mode,
     )
     source = read_source(args.path)
     module_text = read_source(args.module) if args.module else None

@@ -23,7 +23,10 @@ from .primitives import PREC_ATOM, PREC_UNARY, PRIMITIVES, Printed, index_text, 
 
 LINE_LIMIT = 88
 INDENT = "    "
-STATEMENT_PRIMS = {"scatter", "scatter_add", "unpack", "push"}
+STATEMENT_PRIMS = {"scatter", "scatter_add", "unpack", "push", "inplace"}
+AUGMENTED = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "pow": "**="}
+UFUNC = {"neg": "negative", "add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}
+UFUNC["pow"] = "power"
 
 
 def const_text(c: Const) -> Printed:
@@ -193,6 +196,9 @@ class FunctionEmitter:
             if isinstance(s, Eqn) and len(s.outs) == 1 and s.prim not in STATEMENT_PRIMS:
                 if not s.out.hint:
                     inline_ok.add(s.out)
+        for s in _walk(stmts):  # a buffer written in place needs a name
+            if isinstance(s, Eqn) and s.prim == "inplace":
+                inline_ok.discard(s.args[s.params["slot"]])
         self.defs = {o: s for s in _walk(stmts) for o in s.outs}
         self.layout = Layout(stmts, outputs, inline_ok)
         self.inline_vars = set(self.layout.inline)
@@ -278,10 +284,33 @@ class FunctionEmitter:
 
             self.write(line, e, indent)
             self.namer.fix(e.out, text(acc))  # the same array, updated in place
+        elif e.prim == "inplace":
+            target = e.args[e.params["slot"]]
+            if target.hint == e.out.hint:  # the buffer keeps its name: `Z += 1`
+                self.write(lambda: indent + self.in_place_text(e), e, indent)
+                self.namer.fix(e.out, text(target))
+            else:  # `Z = np.negative(Q, out=Q)`: Q's buffer, now called Z
+                name = self.namer.name(e.out, now, self.path)
+                self.write(lambda: f"{indent}{name} = {self.ufunc_text(e)}", e, indent)
         elif e.out in self.inline_vars:
             self.inline[e.out] = e
         else:
             self.assign(e, indent)
+
+    def ufunc_text(self, e: Eqn) -> str:
+        op, slot = e.params["op"], e.params["slot"]
+        args = ", ".join(self.text_of(a) for a in e.args)
+        return f"np.{UFUNC.get(op, op)}({args}, out={self.text_of(e.args[slot])})"
+
+    def in_place_text(self, e: Eqn) -> str:
+        op, slot = e.params["op"], e.params["slot"]
+        target = self.text_of(e.args[slot])
+        if len(e.args) == 1:
+            return f"np.{UFUNC.get(op, op)}({target}, out={target})"
+        other = self.text_of(e.args[1 - slot])
+        if slot == 0 or op in ("add", "mul"):  # a + b == b + a exactly
+            return f"{target} {AUGMENTED[op]} {other}"
+        return f"np.{UFUNC[op]}({other}, {target}, out={target})"
 
     def text_of(self, atom) -> str:
         return self.printed(atom).text

@@ -17,11 +17,25 @@ outputs that can vary, zeros where its side leaves them constant.
 
 `forward` differentiates a function (`jvp_f`); `forward_over_reverse` applies
 the same transform to the adjoint program that `reverse.reverse(fn, wrt,
-"grad")` builds, which gives Hessian-vector products (`hvp_f`); that one needs
-straight-line code, as loop adjoints keep tapes (`push`/`pop`) and update
-accumulators in place.  Tangent parameters and temporaries are named after what
-they are tangents of: `dw` for `w` in `jvp_f`, `vw` for `w` and `vdw` for its
-gradient `dw` in `hvp_f` (whose own gradients are named `dw`).
+"grad")` builds, which gives Hessian-vector products (`hvp_f`).  Adjoints of
+loops hold two things primal programs never do, and the transform goes through
+both:
+- tapes.  The tangent of a tape (a Python list) is a parallel list, created by
+  the same loop (`Loop.tapes`): `saved_h.append(h)` is followed by
+  `saved_vh.append(vh)` and `h = saved_h.pop()` by `vh = saved_vh.pop()`, so
+  tangents come back in the order they were saved.  A tape whose values cannot
+  vary (a branch predicate, a value that does not depend on the wrt parameters)
+  gets none.  A tape saved on an outer loop's tape (nested loops) has its
+  tangent tape saved beside it, and an `if` that lifts a saved value out of one
+  branch (None from the other) lifts its tangent the same way.
+- accumulators updated in place (`dW += g`, `dX[t] += g`: `scatter_add`).  The
+  tangent update is in place too (`vdW += vg`), on a tangent accumulator that
+  is, like the accumulator, a fresh array the loop owns: never a caller's array
+  nor a value another name shares.  So accumulators, their initial zeros and
+  their updates are never hash-consed with equal values (`cse=False`).
+Tangent parameters and temporaries are named after what they are tangents of:
+`dw` for `w` in `jvp_f`, `vw` for `w` and `vdw` for its gradient `dw` in
+`hvp_f` (whose own gradients are named `dw`), `saved_vh` for the tape `saved_h`.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ from dataclasses import dataclass
 
 from .builder import Builder
 from .errors import InternalError
-from .ir import Cond, Const, Eqn, Function, Loop, Var
+from .ir import Cond, Const, Eqn, Function, Loop, Var, walk
 from .primitives import PRIMITIVES
 from .reverse import fresh_like, materialize, reverse
 
@@ -60,11 +74,6 @@ def forward_over_reverse(fn: Function, wrt_names: list) -> Tangent:
     )
 
 
-def first_control_flow(fn: Function):
-    """The first loop or branch of fn (hvp_f does not handle them yet), or None."""
-    return next((s for s in fn.body if not isinstance(s, Eqn)), None)
-
-
 def push_forward(params, defaults, stmts, outputs, wrt_names, prefix: str) -> Tangent:
     """Replay stmts (a program of `params`) with tangents for the wrt parameters."""
     b = Builder()
@@ -85,6 +94,7 @@ def push_forward(params, defaults, stmts, outputs, wrt_names, prefix: str) -> Ta
         pusher.tangents[var] = t
         tangent_params.append(t)
     varying(stmts, {p for p in params if p.hint in wrt_names}, pusher.varied)
+    pusher.fresh = accumulator_inits(stmts)
     pusher.block(stmts)
     b.loc = None
     values = [pusher.sub(o) for o in outputs]
@@ -108,13 +118,19 @@ class Pusher:
         self.mapping: dict = {}
         self.tangents: dict = {}
         self.varied: set = set()
+        self.fresh: set = set()  # initial values of accumulators: never hash-consed
 
     def sub(self, a):
         return self.mapping.get(a, a) if isinstance(a, Var) else a
 
     def tangent_or_zeros(self, a):
+        if isinstance(a, Const) and a.value is None:
+            return a  # the other branch's placeholder for a value saved on a tape
         t = self.tangents.get(a) if isinstance(a, Var) else None
-        return self.b.op("zeros_like", a) if t is None else t
+        if t is not None:
+            return t
+        e = self.b.def_of(a)
+        return self.b.op("zeros_like", e.args[0] if e is not None and e.prim == "zeros_like" else a)
 
     def block(self, stmts) -> None:
         for s in stmts:
@@ -128,14 +144,16 @@ class Pusher:
 
     def equation(self, e: Eqn) -> None:
         args = tuple(self.sub(a) for a in e.args)
-        if len(e.outs) != 1 or e.prim in LOOP_ADJOINT_PRIMS:
-            if e.prim in LOOP_ADJOINT_PRIMS:
-                raise InternalError(f"forward mode met {e.prim}, which only loop adjoints hold")
+        if len(e.outs) != 1 or e.prim in TAPE_PRIMS:
             outs = [fresh_like(o) for o in e.outs]
             self.b.append(Eqn(tuple(outs), e.prim, args, dict(e.params), e.loc))
             self.mapping.update(zip(e.outs, outs))
+            if e.prim in TAPE_PRIMS:
+                self.push(e.prim, args, outs[0], e.params)
             return
-        out = self.b.op(e.prim, *args, hint=e.out.hint, **e.params)
+        # an accumulator and its in-place updates are never shared with an equal value
+        cse = e.prim != "scatter_add" and e.out not in self.fresh
+        out = self.b.op(e.prim, *args, hint=e.out.hint, cse=cse, **e.params)
         if isinstance(out, Var) and not out.hint:
             out.hint = e.out.hint
         self.mapping[e.out] = out
@@ -158,10 +176,25 @@ class Pusher:
             self.tangents[out] = t
 
     def loop(self, s: Loop) -> None:
-        """The loop, also carrying the tangent of each carried value that can vary."""
+        """The loop, also carrying the tangent of each carried value that can vary.
+
+        A tape the loop fills gets a tangent tape beside it when what it saves can
+        vary; an accumulator the body updates in place (`acc += g`) gets a fresh
+        tangent accumulator, updated in place too.
+        """
         carried = [k for k, p in enumerate(s.params) if p in self.varied]
+        in_place = updated_in_place(s.body)
         inits = [self.sub(a) for a in s.inits]
-        tangent_inits = [self.tangent_or_zeros(inits[k]) for k in carried]
+        tangent_inits = [self.loop_tangent_init(inits[k], s.params[k] in in_place) for k in carried]
+        tapes = []
+        for tape in s.tapes:
+            new = fresh_like(tape)
+            self.mapping[tape] = new
+            tapes.append(new)
+        for tape, new in zip(s.tapes, list(tapes)):
+            if tape in self.varied:
+                self.tangents[new] = Var(hint=tangent_hint(tape, self.prefix), static=True)
+                tapes.append(self.tangents[new])
         index = fresh_like(s.index)
         self.mapping[s.index] = index
         params = [fresh_like(p) for p in s.params]
@@ -190,11 +223,27 @@ class Pusher:
                 outs + tangent_outs,
                 s.loc,
                 s.reverse,
+                tapes,
             )
         )
         self.mapping.update(zip(s.outs, outs))
         for k, t in zip(carried, tangent_outs):
             self.tangents[outs[k]] = t
+
+    def loop_tangent_init(self, init, in_place: bool):
+        """What a carried tangent starts as: init's tangent, or zeros shaped like init.
+
+        An accumulator the body updates in place gets a new array (zeros, or a copy
+        of init's tangent), as the accumulator itself does.
+        """
+        t = self.tangents.get(init) if isinstance(init, Var) else None
+        if t is not None:
+            return self.b.op("copy", t, cse=False) if in_place else t
+        if isinstance(init, Const) and not in_place:
+            return self.b.op("zeros_like", init)
+        e = self.b.def_of(init)
+        like = e.args[0] if e is not None and e.prim == "zeros_like" else init
+        return self.b.op("zeros_like", like, cse=False)
 
     def cond(self, s: Cond) -> None:
         """The branch, each side also returning the tangents of the outputs that can vary."""
@@ -240,9 +289,23 @@ class Pusher:
         return t
 
 
-# Statements of loop adjoints (tapes, in-place accumulation): never in a primal program,
-# and forward-over-reverse is not offered for programs with loops.
-LOOP_ADJOINT_PRIMS = {"push", "pop", "scatter_add"}
+# The tapes of loop adjoints: replayed as they are (a pop is never shared with an equal pop)
+TAPE_PRIMS = {"push", "pop"}
+
+
+def updated_in_place(body) -> set:
+    """The variables of a loop body that a `scatter_add` (`acc += g`) updates in place."""
+    return {e.args[0] for e in body if isinstance(e, Eqn) and e.prim == "scatter_add"}
+
+
+def accumulator_inits(stmts) -> set:
+    """Initial values of the accumulators of every loop in stmts (fresh arrays)."""
+    found = set()
+    for s in walk(stmts):
+        if isinstance(s, Loop):
+            targets = updated_in_place(s.body)
+            found.update(i for p, i in zip(s.params, s.inits) if p in targets and is_var(i))
+    return found
 
 
 def varying(stmts, varied: set, out: set) -> None:
@@ -250,7 +313,10 @@ def varying(stmts, varied: set, out: set) -> None:
     out.update(varied)
     for s in stmts:
         if isinstance(s, Eqn):
-            if PRIMITIVES[s.prim].jvp is not None and any(is_in(a, out) for a in s.args):
+            if s.prim == "push":  # a tape varies once a value it saves does
+                if is_in(s.args[1], out):
+                    out.add(s.args[0])
+            elif PRIMITIVES[s.prim].jvp is not None and any(is_in(a, out) for a in s.args):
                 out.update(s.outs)
         elif isinstance(s, Loop):
             while True:  # a carried value varies once its initial value or its update does
@@ -272,14 +338,27 @@ def is_in(a, variables: set) -> bool:
     return isinstance(a, Var) and a in variables
 
 
+def is_var(a) -> bool:
+    return isinstance(a, Var)
+
+
 def tangent_hint(var: Var, prefix: str) -> str:
-    return prefix + var.hint if var.hint else ""
+    return tangent_name(var.hint, prefix, tape=var.static)
+
+
+def tangent_name(hint: str, prefix: str, tape: bool = False) -> str:
+    """`vh` for `h`; for a tape, `saved_vh` for `saved_h` and `saved_v` for `saved`."""
+    if tape and hint == "saved":
+        return "saved_" + prefix
+    if tape and hint.startswith("saved_"):
+        return "saved_" + tangent_name(hint.removeprefix("saved_"), prefix, tape)
+    return prefix + hint if hint else ""
 
 
 def name_tangent(t, var: Var, prefix: str) -> None:
     """Call the tangent of `a5` `da5` when it is a fresh temporary."""
     if isinstance(t, Var) and not t.hint and var.hint:
-        t.hint = prefix + var.hint
+        t.hint = tangent_hint(var, prefix)
 
 
 def unique(name: str, taken: set) -> str:

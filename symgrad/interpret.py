@@ -159,6 +159,15 @@ class SympyBackend:
             lambda a, b, d: self.piecewise((b, self.relation("ne", a, 0)), (d, True)), 3, c, x, y
         )
 
+    def clip(self, x, lo, hi):
+        """np.clip is minimum(maximum(x, lo), hi), written without nesting."""
+
+        def one(a, low, high):
+            above = self.sp.Or(self.relation("ge", a, high), self.relation("ge", low, high))
+            return self.piecewise((high, above), (low, self.relation("ge", low, a)), (a, True))
+
+        return self.elementwise(one, 3, x, lo, hi)
+
     def extremum(self, which: str, x, axis, keepdims: bool):
         if np.ndim(x) == 0:
             return x
@@ -274,6 +283,17 @@ def scatter_add(k, args, p):
     return acc
 
 
+def inplace(k, args, p):
+    """`a op= b` or `np.op(..., out=a)`: the result of `op`, written into argument `slot`."""
+    params = {key: value for key, value in p.items() if key not in ("op", "slot")}
+    result = EVALUATORS[p["op"]](k, args, params)
+    target = args[p["slot"]]
+    if isinstance(target, np.ndarray) and target.shape == np.shape(result):
+        target[...] = result
+        return target
+    return result
+
+
 _helper_namespace: dict = {}
 
 
@@ -363,7 +383,7 @@ EVALUATORS: dict[str, Callable] = {
     "ravel": lambda k, a, p: np.ravel(a[0]),
     "scatter": scatter,
     "scatter_add": scatter_add,
-    "unbroadcast": helper("_unbroadcast"),
+    "unbroadcast": lambda k, a, p: helper("_unbroadcast")(k, [a[0], np.shape(a[1])], p),
     "matmul_grad_left": helper("_matmul_grad_left"),
     "matmul_grad_right": helper("_matmul_grad_right"),
     "copy": lambda k, a, p: np.array(a[0]),
@@ -371,6 +391,7 @@ EVALUATORS: dict[str, Callable] = {
     "call": call_unsupported,  # evaluate() handles calls through its `calls` argument
     "unpack": lambda k, a, p: tuple(a[0]),  # several outputs: one per item
     "int_min": lambda k, a, p: min(a[0], a[1]),
+    "inplace": inplace,
     "push": lambda k, a, p: a[0].append(a[1]),
     "pop": lambda k, a, p: a[0].pop(),
 }

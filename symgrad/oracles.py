@@ -119,6 +119,21 @@ def probe(f, args, index: int, rng: np.random.Generator) -> Probe:
     return Probe(np.array(steps), plus, minus, directions)
 
 
+def directional(f, args, indices, tangents) -> tuple[np.ndarray, np.ndarray]:
+    """Central differences of f along tangents (moving args[i] by t_i together), and noise."""
+    scale = max([1.0] + [float(np.max(np.abs(args[i]), initial=0.0)) for i in indices])
+    h = STEP * scale / max([1e-300] + [float(np.max(np.abs(t), initial=0.0)) for t in tangents])
+    outs = []
+    for sign in (1.0, -1.0):
+        moved = list(args)
+        for i, t in zip(indices, tangents):
+            moved[i] = args[i] + sign * h * t
+        outs.append(np.asarray(f(moved), dtype=float))
+    plus, minus = outs
+    noise = NOISE_FACTOR * EPS * (np.abs(plus) + np.abs(minus)) / (2 * h)
+    return (plus - minus) / (2 * h), noise
+
+
 def numpy_function(fn: Function):
     """fn as a Python function of its argument list, evaluated with the NumPy backend."""
     k = NumpyBackend()
@@ -228,6 +243,21 @@ class SympyOracle:
             for c in inputs
         ]
         return result.value, grads
+
+    def value_and_jvp(self, args, tangents: dict):
+        """f(args) and its derivative along tangents (parameter index -> tangent)."""
+        tape = Tape(self)
+        inputs = [tape.fresh(a) for a in args]
+        result = tape.read(tape.function(self.fn, inputs), self.fn.result)
+        tangent = {inputs[i].slot: np.ravel(t) for i, t in tangents.items()}
+        for cells, local, partials, slot in tape.records:
+            out = np.zeros(local.n_out)
+            for (i, j, col), d in zip(local.entries, partials):
+                if cells[j].slot in tangent:
+                    out[i] += d * tangent[cells[j].slot][col]
+            tangent[slot] = out
+        out = tangent.get(result.slot, np.zeros(np.size(result.value)))
+        return result.value, np.reshape(out, np.shape(result.value))
 
     def local(self, e, values) -> Local:
         key = (

@@ -1001,6 +1001,9 @@ PRIMITIVES = _prims(
     nondiff("call", lambda args, params: call(params["func"], args)),
     nondiff("unpack", None),  # `N, D = X.shape`: printed as a statement by emit
     nondiff("int_min", lambda args, params: call("min", args), scalar),
+    # `a op= b` or `np.op(..., out=a)`: an elementwise op written into its dead argument
+    # (inplace.py); printed as a statement by emit
+    nondiff("inplace", None, lambda shapes, params: shapes[params["slot"]]),
     # the tape of a loop: values the adjoint sweep needs, saved by the forward sweep
     nondiff("push", None, jvp=jvp_push),  # `tape.append(value)`: a statement, by emit
     nondiff(

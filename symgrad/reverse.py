@@ -21,7 +21,7 @@ Control flow:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .builder import Builder
 from .errors import InternalError
@@ -54,6 +54,7 @@ class Adjoint:
     grads: list  # one atom per wrt parameter
     seed: Var | None  # the cotangent parameter of a vjp, else None
     adjoint_ids: set  # ids of the top-level statements of the adjoint sweep
+    grads_wrt: list = field(default_factory=list)  # the differentiated parameters
 
     @property
     def eqns(self) -> list:
@@ -647,7 +648,7 @@ def reverse(fn: Function, wrt_names: list, mode: str) -> Adjoint:
         grads.append(g)
     forward_ids = {id(s) for s in forward}
     adjoint_ids = {id(s) for s in b.eqns if id(s) not in forward_ids}
-    return Adjoint(params, defaults, b.eqns, value, grads, seed, adjoint_ids)
+    return Adjoint(params, defaults, b.eqns, value, grads, seed, adjoint_ids, wrt)
 
 
 def grad_seed(b: Builder, value: Var):

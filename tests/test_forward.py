@@ -15,13 +15,17 @@
   modes forced with ``jacobian=``.
 * ``hvp_f`` and ``hessian_f`` of the MLP and of Rosenbrock's function: finite
   differences of the gradient, symmetry, Rosenbrock's closed-form Hessian.
+* ``hvp_f`` and ``hessian_f`` through loops and branches (forward mode over the
+  tapes and in-place accumulators of loop adjoints): the RNN, Horner's rule, a
+  data-dependent ``if`` in a loop, nested loops, accumulation into slices, a loop
+  in a branch in a loop; finite differences of the gradient, symmetry, arguments
+  left untouched, tangent tapes only for values that vary.
 * The lecture's forward-mode trace, the CLI flags, ruff on generated modules,
   and ``symgrad gen`` applied to a generated module.
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
 import re
 import shutil
@@ -34,13 +38,12 @@ import numpy as np
 import pytest
 from helpers import assert_close, load_module
 from test_control_flow import PROGRAMS as CONTROL_FLOW_PROGRAMS
-from test_control_flow import float_params, random_args
+from test_control_flow import count_pushes, float_params, random_args
 from test_examples import EXAMPLES, EXAMPLES_DIR, example_source, make_args, original_module
 from test_rules import ATOL, PARAM_NAMES, RTOL, RULES, Rule, _draw, make_source, reference
 
 from symgrad import generate
 from symgrad.cli import main as cli
-from symgrad.errors import SymgradError
 from symgrad.primitives import PRIMITIVES
 
 IDENTITY_RTOL = 1e-9  # <vjp(g), t> and <g, jvp(t)>: two exact computations of one number
@@ -253,15 +256,19 @@ CONSTANT_RESULTS = {
     "unpack",
     "int_min",
 }
-# Tapes and accumulators of loop adjoints: hvp_ (forward over reverse) rejects loops
-# for now, and primal programs never hold them.
-LOOP_ADJOINT_ONLY = {"push", "pop", "scatter_add"}
+# Written only after every derivative is built (the in-place rewrite of emitted
+# adjoints, symgrad/inplace.py): no program that forward mode reads holds them.
+AFTER_DIFFERENTIATION = {"inplace"}
 
 
 def test_every_varying_primitive_has_a_jvp_rule():
-    """A new primitive must get a JVP rule, or be listed above as never varying."""
+    """A new primitive must get a JVP rule, or be listed above as never varying.
+
+    The tapes and accumulators of loop adjoints (push, pop, scatter_add) have rules
+    too: hvp_ differentiates adjoint programs, loops included."""
     no_rule = {name for name, p in PRIMITIVES.items() if p.jvp is None}
-    unlisted = no_rule - CONSTANT_RESULTS - LOOP_ADJOINT_ONLY
+    unlisted = no_rule - CONSTANT_RESULTS - AFTER_DIFFERENTIATION
+    assert not {"push", "pop", "scatter_add"} & no_rule, "loop adjoints need JVP rules"
     assert not unlisted, f"give these a JVP rule, or list them: {sorted(unlisted)}"
     differentiable = {name for name, p in PRIMITIVES.items() if p.vjp is not None}
     assert not differentiable & no_rule, "a VJP rule without a JVP rule"
@@ -296,10 +303,6 @@ def _example_cases():
             yield pytest.param(name, variant, id=f"{name}-{variant}")
 
 
-def has_control_flow(source: str) -> bool:
-    return any(isinstance(n, (ast.For, ast.If)) for n in ast.walk(ast.parse(source)))
-
-
 def example_setup(name: str, variant: str, rng):
     """(source, function, wrt, args, the example itself run with NumPy)."""
     if name in VECTOR_EXAMPLES:
@@ -315,14 +318,7 @@ def example_setup(name: str, variant: str, rng):
 def test_example_forward_and_second_order(name: str, variant: str):
     rng = np.random.default_rng(seed("example", name, variant))
     source, func, wrt, args, original = example_setup(name, variant, rng)
-    if has_control_flow(source):  # hvp_ does not handle loops yet: forward and reverse apart
-        with pytest.raises(SymgradError, match="do not support loops"):
-            generate(source, name, funcs=[func], wrt=wrt, mode="all")
-        forward = load_module(generate(source, name, funcs=[func], wrt=wrt, mode="forward"))
-        mod = load_module(generate(source, name, funcs=[func], wrt=wrt, mode="reverse"))
-        setattr(mod, f"jvp_{func}", getattr(forward, f"jvp_{func}"))
-    else:
-        mod = load_module(generate(source, name, funcs=[func], wrt=wrt, mode="all"))
+    mod = load_module(generate(source, name, funcs=[func], wrt=wrt, mode="all"))
     primal = getattr(original, func)
     params = list(getattr(original, func).__code__.co_varnames[: len(args)])
     index_of = [params.index(w) for w in wrt]
@@ -343,8 +339,6 @@ def test_example_forward_and_second_order(name: str, variant: str):
         inner_product(cotangents, given), inner_product([g], [tangent]), rtol=IDENTITY_RTOL
     )
 
-    if has_control_flow(source):
-        return
     if np.ndim(value) == 0:
         got = as_tuple(getattr(mod, f"hvp_{func}")(*args, *given), len(wrt))
         want = numeric_hvp(getattr(mod, f"grad_{func}"), args, index_of, given)
@@ -712,11 +706,229 @@ def test_jvp_of_the_control_flow_programs(case, annotated):
     )
 
 
-def test_hvp_rejects_control_flow_cleanly():
-    with pytest.raises(SymgradError, match="hvp_f and hessian_f do not support loops") as info:
-        generate(CONTROL_FLOW_SOURCE, "cf.py", mode="all")
-    assert "cf.py:7:5:" in str(info.value)
-    generate(CONTROL_FLOW_SOURCE, mode="forward")  # forward mode alone handles them
+# --------------------------------------------------------------------------
+# Second order through loops and branches: tapes and accumulators, pushed forward
+# --------------------------------------------------------------------------
+
+SLICES_SOURCE = """\
+import numpy as np
+
+
+def slices(X: "T,D", w: "D"):
+    s = 0.0
+    for t in range(X.shape[0]):
+        for j in range(X.shape[1] - 1):
+            s = s + np.sin(X[t, j] * w[j + 1]) * X[t, j + 1]
+        s = s + np.sum(np.tanh(X[t, 1:] * w[:-1]) ** 2)
+    return s
+"""
+
+LOOP_IN_BRANCH_SOURCE = """\
+import numpy as np
+
+
+def looped(x: "N", w: "N"):
+    s = 0.0
+    h = x
+    for i in range(3):
+        if i != 1:
+            for j in range(2):
+                h = np.sin(h * w) + 0.5 * h
+        else:
+            h = np.cos(h) * w
+        s = s + np.sum(h * h)
+    return s
+"""
+
+# Two loops read one intermediate M: each adjoint loop has its own accumulator of dM,
+# and hvp_ reads them (vdW = vdM * tanh' + dM * ...): shared zeros would add them twice.
+TWO_LOOPS_SOURCE = """\
+import numpy as np
+
+
+def two_loops(x: "N", W: "N,N"):
+    M = np.tanh(W)
+    h = x
+    for i in range(2):
+        h = np.tanh(M @ h)
+    for j in range(2):
+        h = np.sin(M @ h)
+    return np.sum(h * h)
+"""
+
+
+def _program(case: str):
+    body, shapes = CONTROL_FLOW_PROGRAMS[case]
+    return "import numpy as np\n" + body, shapes
+
+
+LOOP_CASES = {
+    # case: (source, argument shapes; None: the example's own arguments)
+    "rnn": (None, None),  # with X among the wrt: dX[t] += ... in the adjoint loop
+    "horner": _program("horner"),
+    "data_dependent_if": _program("data_dependent_if_in_loop"),
+    "nested_loops": _program("nested_loops"),
+    "slices": (SLICES_SOURCE, {"X": (3, 4), "w": (4,)}),  # dX[t, j] += and dX[t, 1:] +=
+    "loop_in_branch_in_loop": (LOOP_IN_BRANCH_SOURCE, {"x": (3,), "w": (3,)}),
+    "two_loops_one_intermediate": (TWO_LOOPS_SOURCE, {"x": (3,), "W": (3, 3)}),
+}
+LOOP_PARAMS = pytest.mark.parametrize(
+    "case, variant",
+    [(c, v) for c in LOOP_CASES for v in ("annotated", "unannotated")],
+)
+
+
+def loop_case(case: str, variant: str):
+    """(module with mode all, function name, args, indices of the wrt parameters)."""
+    source, shapes = LOOP_CASES[case]
+    if source is None:
+        source, args = example_source("rnn", variant), make_args("rnn", 2)
+        wrt = ["X", "h0", "W", "U"]
+        params = list(inspect.signature(original_module("rnn").cost).parameters)
+        mod = load_module(generate(source, "rnn.py", ["cost"], wrt, mode="all"))
+        return mod, "cost", args, [params.index(w) for w in wrt]
+    if variant == "unannotated":
+        source = strip(source)
+    name = re.search(r"def (\w+)\(", source).group(1)
+    index_of = float_params(shapes)
+    wrt = [list(shapes)[k] for k in index_of]
+    mod = load_module(generate(source, f"{case}.py", wrt=wrt, mode="all"))
+    args = random_args(shapes, np.random.default_rng(seed("loop args", case)))
+    return mod, name, args, index_of
+
+
+@LOOP_PARAMS
+def test_hvp_through_loops_and_branches(case, variant):
+    mod, func, args, index_of = loop_case(case, variant)
+    rng = np.random.default_rng(seed("loop hvp", case, variant))
+    for _ in range(2):
+        directions = [random_like(rng, args[i]) for i in index_of]
+        got = as_tuple(getattr(mod, f"hvp_{func}")(*args, *directions), len(index_of))
+        want = numeric_hvp(getattr(mod, f"grad_{func}"), args, index_of, directions)
+        assert any(np.any(hw != 0) for hw in want), "vacuous check"
+        for i, h, hw in zip(index_of, got, want):
+            assert np.shape(h) == np.shape(args[i]), f"hvp_{func}: shape of block {i}"
+            assert_close(h, hw, rtol=1e-5, atol=1e-7, what=f"hvp_{func} block {i}")
+
+
+@LOOP_PARAMS
+def test_hessian_through_loops_and_branches(case, variant):
+    """hessian_f: the Jacobian of grad_f by differences, symmetric, and H v == hvp_f."""
+    mod, func, args, index_of = loop_case(case, variant)
+    n = len(index_of)
+    hessian = getattr(mod, f"hessian_{func}")(*args)
+    blocks = [[hessian]] if n == 1 else hessian
+    sizes = [np.size(args[i]) for i in index_of]
+    dense = np.block(
+        [[np.reshape(blocks[i][j], (sizes[i], sizes[j])) for j in range(n)] for i in range(n)]
+    )
+    assert_close(dense, dense.T, rtol=1e-10, atol=1e-12, what="Hessian symmetry")
+    grad = getattr(mod, f"grad_{func}")
+    for j, col in enumerate(index_of):
+        for i in range(n):
+            want = numeric_jacobian(lambda *a, i=i: as_tuple(grad(*a), n)[i], args, col, HVP_EPS)
+            got = np.reshape(blocks[i][j], np.shape(want))
+            assert_close(got, want, rtol=1e-5, atol=1e-7, what=f"Hessian block {i},{j}")
+    rng = np.random.default_rng(seed("loop hessian", case, variant))
+    directions = [random_like(rng, args[i]) for i in index_of]
+    hv = as_tuple(getattr(mod, f"hvp_{func}")(*args, *directions), n)
+    flat = dense @ np.concatenate([np.ravel(v) for v in directions])
+    assert_close(np.concatenate([np.ravel(h) for h in hv]), flat, rtol=1e-10, atol=1e-12)
+
+
+def read_only(value):
+    """A copy NumPy refuses to write to: an in-place update of it raises ValueError."""
+    if not isinstance(value, np.ndarray):
+        return value
+    frozen = value.copy()
+    frozen.flags.writeable = False
+    return frozen
+
+
+@pytest.mark.parametrize("case", list(LOOP_CASES))
+def test_second_order_leaves_its_arguments_alone(case):
+    """Accumulators (and their tangents) are the generated code's own arrays: arguments
+    and directions are never updated in place, and no state survives a call."""
+    mod, func, args, index_of = loop_case(case, "annotated")
+    rng = np.random.default_rng(seed("read only", case))
+    directions = [random_like(rng, args[i]) for i in index_of]
+    frozen = [read_only(a) for a in args]
+    frozen_directions = [read_only(np.asarray(v)) for v in directions]
+    first = as_tuple(getattr(mod, f"hvp_{func}")(*frozen, *frozen_directions), len(index_of))
+    again = as_tuple(getattr(mod, f"hvp_{func}")(*frozen, *frozen_directions), len(index_of))
+    for h, h2 in zip(first, again):
+        assert np.array_equal(h, h2), "a second call gives the same result"
+    getattr(mod, f"hessian_{func}")(*frozen)
+    getattr(mod, f"grad_{func}")(*frozen)
+    for a, before in zip(frozen, args):
+        assert np.array_equal(a, before)
+
+
+def test_tangent_tapes_only_for_values_that_vary():
+    """`a` does not depend on w: its tape gets no tangent tape; tanh(a * w)'s does."""
+    source = """\
+import numpy as np
+
+
+def f(x: "N", w: "N"):
+    s = 0.0
+    for k in range(5):
+        a = np.sin(x * k)
+        s = s + np.sum(np.tanh(a * w))
+    return s
+"""
+    mod = load_module(generate(source, "f.py", wrt=["w"], mode="all"))
+    x, w, v = np.arange(3.0), np.linspace(-1.0, 1.0, 3), np.ones(3)
+    grad_pushes = count_pushes(mod.grad_f, x, w).pushes
+    hvp_pushes = count_pushes(mod.hvp_f, x, w, v).pushes
+    assert grad_pushes == 10  # a and tanh(a * w), each step
+    assert hvp_pushes == grad_pushes + 5  # and the tangent of tanh(a * w) alone
+    want = numeric_hvp(mod.grad_f, [x, w], [1], [v])[0]
+    assert_close(mod.hvp_f(x, w, v), want, rtol=1e-6, atol=1e-8)
+
+
+def test_hvp_of_the_rnn_reads_like_its_adjoint():
+    """Each tape has its tangent tape beside it, popped in the same order; the tangent
+    accumulators are fresh zeros updated in place, as dW and dX[t] are."""
+    text = generate((EXAMPLES_DIR / "rnn.py").read_text(), "rnn.py", ["cost"], mode="all")
+    hvp = function_body(text, "hvp_cost")
+    for line in (
+        "saved_h.append(h_1)",
+        "saved_vh.append(vh)",
+        "h = saved_h.pop()",
+        "vh = saved_vh.pop()",
+        "vdW = np.zeros_like(W)",
+        "vdX = np.zeros_like(X)",
+    ):
+        assert line in hvp, line
+    assert any(line.startswith("vdW += ") for line in hvp)
+    assert any(line.startswith("vdX[t] += ") for line in hvp)
+    assert hvp.index("h = saved_h.pop()") < hvp.index("vh = saved_vh.pop()")
+
+
+def test_hvp_of_every_control_flow_program():
+    """The programs of tests/test_control_flow.py, once each: hvp_ against differences."""
+    for case, (body, shapes) in sorted(CONTROL_FLOW_PROGRAMS.items()):
+        source = "import numpy as np\n" + body
+        name = re.search(r"def (\w+)\(", body).group(1)
+        index_of = float_params(shapes)
+        wrt = [list(shapes)[k] for k in index_of]
+        mod = load_module(generate(source, f"{case}.py", wrt=wrt, mode="all"))
+        rng = np.random.default_rng(seed("every program hvp", case))
+        args = random_args(shapes, rng)
+        defaults = inspect.signature(getattr(mod, name)).parameters.values()
+        args += [p.default for p in list(defaults)[len(args) :]]  # hvp_ keeps no defaults
+        directions = [random_like(rng, args[i]) for i in index_of]
+        got = as_tuple(getattr(mod, f"hvp_{name}")(*args, *directions), len(wrt))
+        want = numeric_hvp(getattr(mod, f"grad_{name}"), args, index_of, directions)
+        for w, h, hw in zip(wrt, got, want):
+            assert_close(h, hw, rtol=1e-5, atol=1e-7, what=f"{case}: hvp d/d{w}")
+
+
+def test_cli_mode_all_with_a_loop(tmp_path):
+    status, text = gen(tmp_path, str(EXAMPLES_DIR / "rnn.py"), "--mode", "all")
+    assert status == 0
+    assert {"hvp_cost", "hessian_cost"} <= set(re.findall(r"^def (\w+)\(", text, flags=re.M))
 
 
 def ruff_or_skip() -> list[str]:
@@ -732,6 +944,7 @@ def ruff_or_skip() -> list[str]:
         ("mlp", "cost", "all"),
         ("batchnorm", "cost", "all"),
         ("linear_regression", "cost", "all"),
+        ("rnn", "cost", "all"),
         ("lecture_trace", "outputs", "forward"),
     ],
 )
