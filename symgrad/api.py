@@ -12,6 +12,8 @@ that may return a scalar hvp_f and hessian_f, forward-over-reverse).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 
 from . import inplace
@@ -58,6 +60,24 @@ def generate(
     ValueError on a bad mode.
     """
     check_modes(mode, jacobian)
+    with no_cyclic_gc():
+        return _generate(source, path, funcs, wrt, shapes, mode, jacobian, inplace)
+
+
+@contextlib.contextmanager
+def no_cyclic_gc():
+    """The IR makes many objects and no garbage cycles worth collecting mid-run; the
+    collector's passes over them would make generation time grow faster than linearly."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _generate(source, path, funcs, wrt, shapes, mode, jacobian, inplace) -> str:
     src = parse(source, path)
     names = select_functions(src, funcs)
     sections, helper_primals, used_helpers = [], [], set()
@@ -210,7 +230,7 @@ def emit_derivatives(fn: Function, wrt: list[str], src, used_helpers, inplace_ok
                 inplace_ok=inplace_ok,
             )
         )
-        adj = reverse(fn, wrt, "grad")
+        # the same program serves value_and_grad_f; only what it returns differs
         if isinstance(adj.value, Var) and not adj.value.hint:
             adj.value.hint = "value"
         inner = grads_template if len(wrt) == 1 else f"({grads_template})"

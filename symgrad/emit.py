@@ -22,6 +22,7 @@ from .ir import Cond, Const, Eqn, Loop, Var, block_results, blocks
 from .primitives import PREC_ATOM, PREC_UNARY, PRIMITIVES, Printed, index_text, literal
 
 LINE_LIMIT = 88
+MAX_NESTING = 6
 INDENT = "    "
 STATEMENT_PRIMS = {"scatter", "scatter_add", "unpack", "push", "inplace"}
 AUGMENTED = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "pow": "**="}
@@ -102,6 +103,7 @@ class Layout:
         self.block_end: dict[int, int] = {}  # id(block list) -> position after its last stmt
         self.def_pos: dict[Var, int] = {}
         self.def_block: dict[Var, int] = {}
+        self.defs_args: dict[Var, tuple] = {}
         # (var, position, block id, enclosing loops, reader, branch path)
         self.reads: list[tuple] = []
         self.counter = 0
@@ -145,15 +147,25 @@ class Layout:
             for o in s.outs:
                 self.def_pos[o] = pos
                 self.def_block[o] = id(stmts)
+                if isinstance(s, Eqn):
+                    self.defs_args[o] = s.args
             for t in getattr(s, "tapes", ()):
                 self.def_pos[t] = pos
 
     def _choose_inline(self, inline_ok) -> dict:
-        """Temporaries read once, in the block that defines them, are written inline."""
+        """Temporaries read once, in the block that defines them, are written inline,
+        nested at most MAX_NESTING deep (a long sum of terms gets named parts)."""
         chosen = {}
         for var, pos, block, _loops, reader, _path in self.reads:
             if self.count[var] == 1 and var in inline_ok and self.def_block.get(var) == block:
                 chosen[var] = (pos, reader)
+        depth: dict = {}
+        for var, (pos, reader) in sorted(chosen.items(), key=lambda kv: self.def_pos[kv[0]]):
+            inner = [depth.get(a, 0) for a in self.defs_args.get(var, ()) if a in chosen]
+            depth[var] = 1 + max(inner, default=0)
+            if depth[var] > MAX_NESTING:
+                del chosen[var]
+                depth[var] = 0
         return chosen
 
     def written_at(self, pos, reader) -> int:

@@ -10,6 +10,7 @@ calls to the file's helper functions (for the emitted primal) or inlining them
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 
 from . import shapes as sh
@@ -106,6 +107,10 @@ class SourceFile:
     functions: dict = field(default_factory=dict)  # name -> ast.FunctionDef
     constants: dict = field(default_factory=dict)  # name -> Const
     other_imports: dict = field(default_factory=dict)  # name -> what it imports
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
 
 
 def parse(text: str, path: str) -> SourceFile:
@@ -903,7 +908,7 @@ class Translator:
 
     def loc(self, node) -> Loc:
         line = node.lineno
-        lines = self.src.text.splitlines()
+        lines = self.src.lines
         text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         return Loc(line, node.col_offset + 1, text)
 
