@@ -37,13 +37,13 @@ def grad_cost(X, Y, W, V):
     np.exp(t1, out=t1)
 
     # line 28: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t2 = -1.0 / X.shape[0]
+    t2 = X.shape[0]
 
     # line 21: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
-    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1
+    dU = (1.0 / t2 / np.sum(t1, axis=1))[:, None] * t1
 
     # line 27: U = np.dot(Z, W)
-    dU += t2 * Y
+    dU += -1.0 / t2 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 
@@ -71,13 +71,13 @@ def value_and_grad_cost(X, Y, W, V):
     nll = -np.mean(np.sum(U * Y, axis=1) - (Zmax + np.log(t2)))
 
     # line 28: nll = -np.mean(np.sum(U * Y, 1) - logsumexp(U))
-    t3 = -1.0 / X.shape[0]
+    t3 = X.shape[0]
 
     # line 21: return Zmax + np.log(np.sum(np.exp(Z - Zmax[:, None]), axis=1))
-    dU = (-(t3 / t2))[:, None] * t1
+    dU = (1.0 / t3 / t2)[:, None] * t1
 
     # line 27: U = np.dot(Z, W)
-    dU += t3 * Y
+    dU += -1.0 / t3 * Y
     dZ = dU @ W.T
     dW = Z.T @ dU
 

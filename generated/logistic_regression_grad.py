@@ -18,10 +18,10 @@ def grad_cost(X, y, w, b, lam=0.01):
     z = X @ w + b
 
     # line 14: nll = np.mean(np.logaddexp(0, z) - y * z)
-    t1 = 1.0 / X.shape[0]
+    t1 = X.shape[0]
 
     # line 13: z = X @ w + b
-    dz = t1 * np.exp(z - np.logaddexp(0, z)) - t1 * y
+    dz = -1.0 / t1 * y + 1.0 / t1 * np.exp(z - np.logaddexp(0, z))
     db = np.sum(dz, axis=0)
     dw = 2 * (lam * w) + X.T @ dz
     return dw, db
@@ -35,10 +35,10 @@ def value_and_grad_cost(X, y, w, b, lam=0.01):
     value = nll + lam * np.dot(w, w)
 
     # line 14: nll = np.mean(np.logaddexp(0, z) - y * z)
-    t2 = 1.0 / X.shape[0]
+    t2 = X.shape[0]
 
     # line 13: z = X @ w + b
-    dz = t2 * np.exp(z - t1) - t2 * y
+    dz = -1.0 / t2 * y + 1.0 / t2 * np.exp(z - t1)
     db = np.sum(dz, axis=0)
     dw = 2 * (lam * w) + X.T @ dz
     return value, (dw, db)

@@ -28,13 +28,13 @@ def grad_cost(X, Y, W, b):
     np.exp(t1, out=t1)
 
     # line 20: return -np.mean(log_likelihood)
-    t2 = -1.0 / X.shape[0]
+    t2 = X.shape[0]
 
     # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
-    dU = (-(t2 / np.sum(t1, axis=1)))[:, None] * t1
+    dU = (1.0 / t2 / np.sum(t1, axis=1))[:, None] * t1
 
     # line 18: U = X @ W + b
-    dU += t2 * Y
+    dU += -1.0 / t2 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return dW, db
@@ -52,13 +52,13 @@ def value_and_grad_cost(X, Y, W, b):
     value = -np.mean(log_likelihood)
 
     # line 20: return -np.mean(log_likelihood)
-    t3 = -1.0 / X.shape[0]
+    t3 = X.shape[0]
 
     # line 13: return Zmax[:, 0] + np.log(np.sum(np.exp(Z - Zmax), axis=1))
-    dU = (-(t3 / t2))[:, None] * t1
+    dU = (1.0 / t3 / t2)[:, None] * t1
 
     # line 18: U = X @ W + b
-    dU += t3 * Y
+    dU += -1.0 / t3 * Y
     db = np.sum(dU, axis=0)
     dW = X.T @ dU
     return value, (dW, db)

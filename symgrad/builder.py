@@ -46,6 +46,11 @@ def _shape_key(shape):
     return None
 
 
+def _python_scalar(a) -> bool:
+    """A number, or a value computed from shapes and numbers only."""
+    return _number(a) or (isinstance(a, Var) and a.static and a.shape == ())
+
+
 def _number(a) -> bool:
     return isinstance(a, Const) and type(a.value) in (int, float)
 
@@ -225,6 +230,9 @@ class Builder:
             d = self.def_of(x)
             if d is not None and d.prim == "neg":
                 return d.args[0]
+            if d is not None and d.prim in ("mul", "div") and _python_scalar(d.args[0]):
+                # -(c / v) is (-c) / v: negate the Python number, not the array
+                return self.op(d.prim, self.neg(d.args[0]), d.args[1])
             return None
         if prim in FOLDABLE and all(_number(a) for a in args):
             return Const(FOLDABLE[prim](args[0].value, args[1].value))
@@ -250,7 +258,7 @@ class Builder:
                 return self.neg(x)
             for a, other, flip in ((x, y, False), (y, x, True)):
                 d = self.def_of(a)
-                if d is not None and d.prim == "neg":
+                if d is not None and d.prim == "neg" and not _python_scalar(a):
                     inner = (other, d.args[0]) if flip else (d.args[0], other)
                     return self.neg(self.mul(*inner))
         if prim == "div":
@@ -258,7 +266,7 @@ class Builder:
             if is_one_const(y):
                 return x
             d = self.def_of(x)
-            if d is not None and d.prim == "neg":
+            if d is not None and d.prim == "neg" and not _python_scalar(x):
                 return self.neg(self.div(d.args[0], y))
         if prim == "add":
             x, y = args
