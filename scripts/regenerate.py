@@ -37,9 +37,18 @@ GENERATED = [
         "generated/residual_block_grad.py",
     ),
     ("examples/lecture_trace.py", ["outputs"], ["w0", "w1"], "generated/lecture_trace_grad.py"),
+    (
+        "examples/lecture_trace.py",
+        ["outputs"],
+        ["w0", "w1", "x"],
+        "generated/lecture_trace_all_grad.py",
+    ),
 ]
 # outputs generated with `--mode MODE` (the others with the default, reverse)
-MODES = {"generated/lecture_trace_grad.py": "forward"}
+MODES = {
+    "generated/lecture_trace_grad.py": "forward",
+    "generated/lecture_trace_all_grad.py": "all",
+}
 
 
 def command(source, funcs, wrt, output) -> list[str]:

@@ -160,7 +160,7 @@ class Layout:
             if self.count[var] == 1 and var in inline_ok and self.def_block.get(var) == block:
                 chosen[var] = (pos, reader)
         depth: dict = {}
-        for var, (pos, reader) in sorted(chosen.items(), key=lambda kv: self.def_pos[kv[0]]):
+        for var in sorted(chosen, key=lambda v: self.def_pos[v]):
             inner = [depth.get(a, 0) for a in self.defs_args.get(var, ()) if a in chosen]
             depth[var] = 1 + max(inner, default=0)
             if depth[var] > MAX_NESTING:

@@ -232,11 +232,12 @@ def resolve_wrt(name: str, wrt: tuple[str, ...] | None) -> list[str]:
 
 
 def test_every_example_is_covered():
-    # examples/train_*.py are runnable scripts that use a generated module, not cost files
+    # examples/train_*.py and run_*.py are runnable scripts that use a generated module,
+    # not cost files
     on_disk = {
         p.stem
         for p in EXAMPLES_DIR.glob("*.py")
-        if p.stem != "__init__" and not p.stem.startswith("train_")
+        if p.stem != "__init__" and not p.stem.startswith(("train_", "run_"))
     }
     # vector-valued examples (not costs) are covered by tests/test_forward.py
     assert on_disk - {"lecture_trace"} == set(EXAMPLES)
