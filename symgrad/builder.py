@@ -16,6 +16,8 @@ from . import shapes as sh
 from .ir import Const, Eqn, Loc, Var, is_one_const, is_zero_const
 from .primitives import PRIMITIVES
 
+BOOLEAN = {"gt", "ge", "lt", "le", "eq", "ne", "and_"}
+ARITHMETIC = {"add", "sub", "mul", "div", "pow", "neg"}
 ELEMENTWISE_BINARY = {"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum"}
 COMPARE = {
     "gt": lambda a, b: a > b,
@@ -44,11 +46,6 @@ def _shape_key(shape):
     if isinstance(shape, tuple) and all(isinstance(d, (int, str)) for d in shape):
         return ("dims", shape)
     return None
-
-
-def _python_scalar(a) -> bool:
-    """A number, or a value computed from shapes and numbers only."""
-    return _number(a) or (isinstance(a, Var) and a.static and a.shape == ())
 
 
 def _number(a) -> bool:
@@ -168,6 +165,22 @@ class Builder:
         d = self.def_of(a)
         return d is not None and d.prim in ("shape", "tuple")
 
+    def _python_scalar(self, a) -> bool:
+        """A number, or a value computed from shapes and numbers only.
+
+        Never one computed from a comparison (`-(x == m)`): a NumPy bool, which `-` rejects.
+        """
+        if _number(a):
+            return True
+        if not (isinstance(a, Var) and a.static and a.shape == ()):
+            return False
+        d = self.def_of(a)
+        if d is None:
+            return True
+        if d.prim in BOOLEAN:
+            return False
+        return d.prim not in ARITHMETIC or all(self._python_scalar(x) for x in d.args)
+
     def def_of(self, a):
         return self.defs.get(a) if isinstance(a, Var) else None
 
@@ -230,7 +243,7 @@ class Builder:
             d = self.def_of(x)
             if d is not None and d.prim == "neg":
                 return d.args[0]
-            if d is not None and d.prim in ("mul", "div") and _python_scalar(d.args[0]):
+            if d is not None and d.prim in ("mul", "div") and self._python_scalar(d.args[0]):
                 # -(c / v) is (-c) / v: negate the Python number, not the array
                 return self.op(d.prim, self.neg(d.args[0]), d.args[1])
             return None
@@ -258,7 +271,7 @@ class Builder:
                 return self.neg(x)
             for a, other, flip in ((x, y, False), (y, x, True)):
                 d = self.def_of(a)
-                if d is not None and d.prim == "neg" and not _python_scalar(a):
+                if d is not None and d.prim == "neg" and not self._python_scalar(a):
                     inner = (other, d.args[0]) if flip else (d.args[0], other)
                     return self.neg(self.mul(*inner))
         if prim == "div":
@@ -266,7 +279,7 @@ class Builder:
             if is_one_const(y):
                 return x
             d = self.def_of(x)
-            if d is not None and d.prim == "neg" and not _python_scalar(x):
+            if d is not None and d.prim == "neg" and not self._python_scalar(x):
                 return self.neg(self.div(d.args[0], y))
         if prim == "add":
             x, y = args

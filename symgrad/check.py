@@ -1,8 +1,10 @@
 """`symgrad check`: does a generated module compute the derivatives of its source?
 
 For each function f it calls the module's f, grad_f, value_and_grad_f and vjp_f
-at a few random points and compares them with two references built from the
-source's IR (the source is parsed, never executed; see `oracles.py`):
+(and jvp_f where the module has it; a forward-mode module, with jvp_f and no
+vjp_f, is checked through jvp_f alone) at a few random points and compares them
+with two references built from the source's IR (the source is parsed, never
+executed; see `oracles.py`):
 
 - "fd": central differences of the NumPy interpretation, per element for small
   parameters and along random directions for large ones;
@@ -72,6 +74,8 @@ TANGENT = "(tangent)"
 
 @dataclass
 class Options:
+    """What to check and how: the `symgrad check` command line, as values."""
+
     funcs: list | None = None
     wrt: list | None = None
     shapes: dict = field(default_factory=dict)  # parameter -> annotation tuple ("N", 3)
@@ -118,8 +122,8 @@ def _worst(previous: float, errors) -> float:
 
 @dataclass
 class Row:
-    function: str  # the module's entry point: f, grad_f, value_and_grad_f or vjp_f
-    parameter: str  # a parameter, or VALUE
+    function: str  # the module's entry point: f, grad_f, value_and_grad_f, vjp_f or jvp_f
+    parameter: str  # a parameter, VALUE, or TANGENT (jvp_f's output)
     shape: tuple
     measures: dict = field(default_factory=dict)  # reference -> Measure
     errors: list = field(default_factory=list)
@@ -159,7 +163,7 @@ class Report:
         return r
 
     def table(self) -> str:
-        refs = [r for r in self.options.references]
+        refs = list(self.options.references)
         head = ["function", "parameter", "shape"]
         for ref in refs:
             head += [f"{ref} abs", f"{ref} rel"]
@@ -202,11 +206,7 @@ class Report:
             }
             for ref in self.options.references:
                 m = r.measures.get(ref)
-                row[ref] = (
-                    None
-                    if m is None
-                    else {"abs": _finite(m.abs), "rel": _finite(m.rel), "ok": m.ok}
-                )
+                row[ref] = None if m is None else m.as_json()
             rows.append(row)
         return {
             "ok": self.ok,
@@ -285,11 +285,8 @@ def load(text: str, path: str) -> types.ModuleType:
     return module
 
 
-def gen_command(path: str, funcs, wrt, shapes: dict, output: str, options=()) -> str:
-    """The `symgrad gen` command line that writes `output` from `path`.
-
-    `options` are further [flag, value] pairs, for options this module does not know.
-    """
+def gen_command(path: str, funcs, wrt, shapes: dict, output: str, mode: str = "") -> str:
+    """The `symgrad gen` command line that writes `output` from `path` (mode: "" for reverse)."""
     parts = ["symgrad", "gen", path]
     for f in funcs or ():
         parts += ["--func", f]
@@ -297,8 +294,8 @@ def gen_command(path: str, funcs, wrt, shapes: dict, output: str, options=()) ->
         parts += ["--wrt", ",".join(wrt)]
     for name, dims in shapes.items():
         parts += ["--shape", f"{name}={','.join(str(d) for d in dims)}"]
-    for option in options:
-        parts += option
+    if mode:
+        parts += ["--mode", mode]
     return shlex.join(parts + ["-o", output])
 
 
@@ -450,7 +447,7 @@ class Sampler:
         self.drawing = plan.name
         for index in range(self.options.points):
             self.index = index
-            for _attempt in range(MAX_DRAWS):
+            for attempt in range(MAX_DRAWS):
                 args = [
                     self.value(p.hint, shapes[p.hint], defaults, plan.positive, rng)
                     for p in fn.params
@@ -458,16 +455,15 @@ class Sampler:
                 near: list = []
                 before = {name: dict(calls) for name, calls in self.received.items()}
                 finite = np.all(np.isfinite(np.asarray(self.evaluate(fn, args, near), float)))
-                if finite and not near:
-                    break
+                if finite and (not near or attempt == MAX_DRAWS - 1):
+                    break  # the last finite point is kept even beside a kink
                 self.received = before
             else:
-                if not finite:
-                    raise self.error(
-                        fn,
-                        f"'{plan.name}' is not finite at any of {MAX_DRAWS} random points",
-                        "declare the parameters that must be positive with --positive NAME",
-                    )
+                raise self.error(
+                    fn,
+                    f"'{plan.name}' is not finite at any of {MAX_DRAWS} random points",
+                    "declare the parameters that must be positive with --positive NAME",
+                )
             plan.points.append(args)
 
     def evaluate(self, fn: Function, args, near: list):
@@ -590,7 +586,7 @@ def check(
         plans.append(Plan(name, fn, select_wrt(src, fn, wrt)))
         plans[-1].positive = inferred_positive(fn) | set(options.positive)
     if report.stale:
-        report.regenerate = regenerate_command(src, plans, options, module_path)
+        report.regenerate = regenerate_command(src, plans, options, module_path, module_text)
     sample(src, plans, options)
     try:
         module = load(module_text, module_path or "<generated>")
@@ -612,7 +608,8 @@ def module_functions(src, module_text: str, options: Options, report: Report) ->
     return select_functions(src, options.funcs or recorded or None)
 
 
-def regenerate_command(src, plans: list, options: Options, module_path: str | None) -> str:
+def regenerate_command(src, plans: list, options: Options, module_path, module_text) -> str:
+    """The `symgrad gen` command that rewrites a stale module as it was generated."""
     wrt = options.wrt
     if wrt is None:
         wrt = []
@@ -621,7 +618,9 @@ def regenerate_command(src, plans: list, options: Options, module_path: str | No
         if all(plan.wrt == [p.hint for p in plan.fn.params] for plan in plans):
             wrt = None
     funcs = [plan.name for plan in plans]
-    return gen_command(src.path, funcs, wrt, options.shapes, module_path or "OUT.py")
+    vjp, jvp = (f"def {entry}_{funcs[0]}(" in module_text for entry in ("vjp", "jvp"))
+    mode = "all" if vjp and jvp else "forward" if jvp else ""
+    return gen_command(src.path, funcs, wrt, options.shapes, module_path or "OUT.py", mode)
 
 
 # ---------------------------------------------------------------- one function

@@ -8,6 +8,9 @@ Guarantees:
   sums, matmul) goes through NumPy, which handles object arrays of sympy
   expressions; the math that differs (exp, max, comparisons, ...) goes through
   the backend.
+- `Runner.run` executes statements as the emitted code does: loops (forwards or
+  reversed, with their tapes) and branches included; `Interpreter` evaluates
+  each equation with one backend, `evaluate(fn, args, backend)` runs a function.
 - `NumpyBackend` computes what the emitted code computes, in float64.
 - `SympyBackend` computes an exact expression per array element.  Booleans are
   0/1 indicator expressions (`Piecewise((1, x > y), (0, True))`), so every value
@@ -300,21 +303,21 @@ _helper_namespace: dict = {}
 def helper(name: str):
     """A function of the generated module's preamble, run from its own source text."""
 
-    def evaluate(k, args, p):
+    def run_helper(k, args, p):
         if not _helper_namespace:
             _helper_namespace["np"] = np
             for text in HELPERS.values():
-                exec(compile(text, f"<symgrad helper {name}>", "exec"), _helper_namespace)
+                exec(compile(text, "<symgrad helpers>", "exec"), _helper_namespace)
         return _helper_namespace[name](*args)
 
-    return evaluate
+    return run_helper
 
 
 def call_unsupported(k, args, p):
     raise InternalError(f"a call to {p['func']}() needs the `calls` argument of evaluate")
 
 
-# One entry per primitive, in the order of primitives.PRIMITIVES.
+# One entry per primitive of primitives.PRIMITIVES.
 EVALUATORS: dict[str, Callable] = {
     "add": lambda k, a, p: a[0] + a[1],
     "sub": lambda k, a, p: a[0] - a[1],

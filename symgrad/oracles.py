@@ -3,17 +3,19 @@
 Two oracles, both reading the IR the front end built from the source (never the
 source itself, never the generated module):
 
-- `Probe`: central differences in float64 of the NumPy interpretation.  Small
-  parameters are perturbed one element at a time; larger ones along a few
-  random directions (a directional check compares <grad, v> with
-  (f(x + hv) - f(x - hv)) / 2h).  Each reference value comes with an estimate
-  of its rounding noise, so tolerances can follow the size of f.
-- `SympyOracle`: every equation that reads an array or float is rewritten with
-  sympy, one symbol per element of its inputs; `sympy.diff` gives each local
-  partial derivative exactly, and the partials are chained numerically by
-  reverse accumulation (sparse local Jacobians).  The values themselves are
-  also computed from the sympy expressions, so this oracle does not share the
-  NumPy backend's code paths.
+- `probe` / `Probe` (for vector-Jacobian products) and `directional` (for
+  Jacobian-vector products): central differences in float64 of the NumPy
+  interpretation.  Small parameters are perturbed one element at a time;
+  larger ones along a few random directions (a directional check compares
+  <grad, v> with (f(x + hv) - f(x - hv)) / 2h).  Each reference value comes
+  with an estimate of its rounding noise, so tolerances can follow the size of f.
+- `SympyOracle`: running the function (loops and branches as Python runs them),
+  every equation that reads an array or float is rewritten with sympy, one
+  symbol per element of its inputs; `sympy.diff` gives each local partial
+  derivative exactly, and the partials are chained numerically, backwards for
+  `value_and_vjp`, forwards for `value_and_jvp` (sparse local Jacobians).  The
+  values themselves are also computed from the sympy expressions, so this
+  oracle does not share the NumPy backend's code paths.
 
 Why equations one at a time rather than the whole function as one expression:
 sympy expressions are trees, so a value read twice is differentiated twice; the

@@ -166,11 +166,26 @@ def print_reduce(fn):
     return printer
 
 
+def may_be_number(p: Printed) -> bool:
+    """A value of shape (): it may be a Python float, which has no .T or .reshape."""
+    return getattr(p.atom, "shape", None) == ()
+
+
 def print_transpose(args, params):
     (x,) = args
-    if params.get("axes") is None:
-        return f"{wrap(x, PREC_ATOM)}.T", PREC_ATOM
-    return f"np.transpose({x.text}, {literal(params['axes'])})", PREC_ATOM
+    if params.get("axes") is not None:
+        return f"np.transpose({x.text}, {literal(params['axes'])})", PREC_ATOM
+    if may_be_number(x):
+        return f"np.transpose({x.text})", PREC_ATOM
+    return f"{wrap(x, PREC_ATOM)}.T", PREC_ATOM
+
+
+def print_reshape(args, params):
+    """x.reshape(shape); np.reshape(x, shape) for a scalar, which may be a Python float."""
+    x, shape = args
+    if may_be_number(x):
+        return f"np.reshape({x.text}, {shape.text})", PREC_ATOM
+    return f"{wrap(x, PREC_ATOM)}.reshape({shape.text})", PREC_ATOM
 
 
 def print_list_call(fn):
@@ -881,7 +896,7 @@ PRIMITIVES = _prims(
     ),
     Primitive(
         "reshape",
-        lambda args, params: (f"{wrap(args[0], PREC_ATOM)}.reshape({args[1].text})", PREC_ATOM),
+        print_reshape,
         unknown,
         vjp_reshape,
         "reshape",
@@ -947,9 +962,8 @@ PRIMITIVES = _prims(
     nondiff("expand_dims", np_call("expand_dims", ("axis",)), jvp=multilinear("expand_dims")),
     nondiff(
         "reshape_like",
-        lambda args, params: (
-            f"{wrap(args[0], PREC_ATOM)}.reshape({shape_text(args[1])})",
-            PREC_ATOM,
+        lambda args, params: print_reshape(
+            [args[0], Printed(shape_text(args[1]), PREC_ATOM, None)], params
         ),
         lambda shapes, params: shapes[1],
         jvp=multilinear("reshape_like"),
