@@ -36,7 +36,6 @@ import gc
 import hashlib
 import importlib.util
 import os
-import platform
 import random
 import resource
 import statistics
@@ -45,11 +44,21 @@ import sys
 import time
 import tracemalloc
 import types
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from harness import (
+    FRAMEWORKS,
+    Impl,
+    calibrate,
+    fixed,
+    fmt_time,
+    framework_impls,
+    pct,
+    spread,
+    unpack_any,
+    versions,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MLP_SOURCE = REPO_ROOT / "examples" / "mlp.py"
@@ -60,7 +69,6 @@ SIZES = {
     "medium": (2000, 50, 128, 10),
     "large": (20000, 200, 512, 10),
 }
-FRAMEWORKS = ("autograd", "jax", "torch")
 BASELINE = "hand gradients (lecture)"
 PRIMAL = "primal cost (examples/mlp.py)"
 SYM_GRAD = "symgrad grad_cost"
@@ -115,16 +123,6 @@ def value_and_gradients(X, Y, W, V):
 # --- implementations ------------------------------------------------------------------------
 
 
-@dataclass
-class Impl:
-    """`make(X, Y, W, V)` returns (run, to_numpy): run() does one call, ready to time;
-    to_numpy(run()) gives (value or None, (dW, dV) or None) as NumPy for checking."""
-
-    name: str
-    make: Callable
-    numpy: bool = True  # its arrays are NumPy's, so tracemalloc sees them
-
-
 def load_example():
     spec = importlib.util.spec_from_file_location("mlp_example", MLP_SOURCE)
     module = importlib.util.module_from_spec(spec)
@@ -163,12 +161,6 @@ def revision() -> str:
 
 
 def numpy_impls(example, generated) -> list[Impl]:
-    def fixed(fn, unpack):
-        def make(X, Y, W, V):
-            return (lambda: fn(X, Y, W, V)), unpack
-
-        return make
-
     return [
         Impl(PRIMAL, fixed(example.cost, lambda out: (out, None))),
         Impl(BASELINE, fixed(gradients, lambda out: (None, out))),
@@ -176,13 +168,6 @@ def numpy_impls(example, generated) -> list[Impl]:
         Impl(SYM_GRAD, fixed(generated.grad_cost, lambda out: (None, out))),
         Impl(SYM_VAG, fixed(generated.value_and_grad_cost, lambda out: out)),
     ]
-
-
-def unpack_any(out):
-    """(value, grads) from a value_and_grad function's result, (None, grads) from a grad's."""
-    if len(out) == 2 and np.ndim(out[0]) == 0:
-        return out
-    return None, out
 
 
 def variant_impls(specs) -> list[Impl]:
@@ -193,12 +178,7 @@ def variant_impls(specs) -> list[Impl]:
         path, _, func = spec.rpartition(":")
         namespace = {"__name__": "variant"}
         exec(compile(Path(path).read_text(encoding="utf-8"), path, "exec"), namespace)
-        fn = namespace[func]
-
-        def make(X, Y, W, V, fn=fn):
-            return (lambda: fn(X, Y, W, V)), unpack_any
-
-        impls.append(Impl(f"variant {func}", make))
+        impls.append(Impl(f"variant {func}", fixed(namespace[func], unpack_any)))
     return impls
 
 
@@ -281,30 +261,6 @@ def torch_impls() -> list[Impl]:
     return [Impl("torch backward (CPU)", make, numpy=False)]
 
 
-def framework_impls(names) -> tuple[list[Impl], list[str]]:
-    loaders = {"autograd": autograd_impls, "jax": jax_impls, "torch": torch_impls}
-    impls, notes = [], []
-    for name in names:
-        try:
-            impls.extend(loaders[name]())
-        except ImportError as exc:
-            notes.append(f"skipped {name}: not installed ({exc})")
-    return impls, notes
-
-
-def versions() -> dict:
-    found = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in FRAMEWORKS:
-        module = sys.modules.get(name)
-        if module is not None:
-            found[name] = getattr(module, "__version__", "?")
-    if "autograd" in found and found["autograd"] == "?":
-        from importlib.metadata import version
-
-        found["autograd"] = version("autograd")
-    return found
-
-
 # --- checking and timing ---------------------------------------------------------------------
 
 
@@ -333,11 +289,6 @@ def check_agreement(prepared, data) -> None:
                 )
 
 
-def time_batch(run, number) -> float:
-    """Seconds per call over `number` back-to-back calls, the garbage collector off."""
-    return time_batch_both(run, number)[0]
-
-
 def time_batch_both(run, number) -> tuple[float, float, float]:
     """Wall-clock, process CPU and system (kernel) seconds per call over `number`
     back-to-back calls."""
@@ -354,14 +305,6 @@ def time_batch_both(run, number) -> tuple[float, float, float]:
         return wall / number, cpu / number, kernel / number
     finally:
         gc.enable()
-
-
-def calibrate(run, target) -> int:
-    """Calls per batch so that one batch takes about `target` seconds."""
-    single = time_batch(run, 1)
-    if single >= target:
-        return 1
-    return max(1, min(10_000, round(target / time_batch(run, max(1, round(target / single))))))
 
 
 def peak_bytes(run) -> int:
@@ -385,14 +328,6 @@ def page_faults(run, calls) -> float:
     for _ in range(calls):
         run()
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
-
-
-def spread(values) -> float:
-    """Interquartile range over the median: how far to trust the median."""
-    if len(values) < 4:
-        return float("nan")
-    q1, _, q3 = statistics.quantiles(values, n=4)
-    return (q3 - q1) / statistics.median(values)
 
 
 def measure(prepared, repeat, target, seed, clock="wall", numpy_based=()) -> dict:
@@ -429,20 +364,8 @@ def measure(prepared, repeat, target, seed, clock="wall", numpy_based=()) -> dic
 # --- report --------------------------------------------------------------------------------
 
 
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.3f} s "
-
-
 def peak_text(peak) -> str:
     return "-" if peak is None else f"{peak / 2**20:.1f}"
-
-
-def pct(x: float) -> str:
-    return "-" if x != x else f"{x:.0%}"
 
 
 def print_table(size, dims, result, repeat, clock="wall") -> None:
@@ -578,7 +501,8 @@ def main(argv=None) -> int:
 
     generated, gen_seconds = load_symgrad(args.emit)
     impls = numpy_impls(load_example(), generated) + variant_impls(args.variant)
-    extra, notes = framework_impls(wanted)
+    loaders = {"autograd": autograd_impls, "jax": jax_impls, "torch": torch_impls}
+    extra, notes = framework_impls(wanted, loaders)
     impls += extra
 
     print("bench_mlp: the lecture's MLP cost, gradients wrt W, V")

@@ -33,22 +33,30 @@ import argparse
 import gc
 import importlib.util
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 import types
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from harness import (
+    FRAMEWORKS,
+    Impl,
+    calibrate,
+    fixed,
+    fmt_time,
+    framework_impls,
+    pct,
+    spread,
+    unpack_any,
+    versions,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RNN_SOURCE = REPO_ROOT / "examples" / "rnn.py"
 
-FRAMEWORKS = ("autograd", "jax", "torch")
 PRIMAL = "primal cost (examples/rnn.py)"
 BASELINE = "hand BPTT"
 SYM_GRAD = "symgrad grad_cost"
@@ -86,15 +94,6 @@ def bptt(X, Y, h0, W, U):
 # --- implementations ------------------------------------------------------------------------
 
 
-@dataclass
-class Impl:
-    """`make(X, Y, h0, W, U)` returns (run, to_numpy): run() does one call, ready to time;
-    to_numpy(run()) gives (value or None, (dh0, dW, dU) or None) as NumPy for checking."""
-
-    name: str
-    make: Callable
-
-
 def load_example():
     spec = importlib.util.spec_from_file_location("rnn_example", RNN_SOURCE)
     module = importlib.util.module_from_spec(spec)
@@ -119,13 +118,6 @@ def load_symgrad():
     return module, elapsed
 
 
-def fixed(fn, unpack):
-    def make(*data):
-        return (lambda: fn(*data)), unpack
-
-    return make
-
-
 def numpy_impls(example, generated) -> list[Impl]:
     return [
         Impl(PRIMAL, fixed(example.cost, lambda out: (out, None))),
@@ -133,13 +125,6 @@ def numpy_impls(example, generated) -> list[Impl]:
         Impl(SYM_GRAD, fixed(generated.grad_cost, lambda out: (None, out))),
         Impl(SYM_VAG, fixed(generated.value_and_grad_cost, lambda out: out)),
     ]
-
-
-def unpack_any(out):
-    """(value, grads) from a value_and_grad function's result, (None, grads) from a grad's."""
-    if len(out) == 2 and np.ndim(out[0]) == 0:
-        return out
-    return None, out
 
 
 def variant_impls(specs) -> list[Impl]:
@@ -195,7 +180,7 @@ def jax_impls() -> list[Impl]:
 
         return run, (lambda out: (None, tuple(np.asarray(g) for g in out)))
 
-    return [Impl("jax jit(grad), lax.scan", make)]
+    return [Impl("jax jit(grad), lax.scan", make, numpy=False)]
 
 
 def torch_impls() -> list[Impl]:
@@ -221,31 +206,7 @@ def torch_impls() -> list[Impl]:
 
         return run, (lambda out: (None, tuple(g.numpy() for g in out)))
 
-    return [Impl("torch backward (CPU)", make)]
-
-
-def framework_impls(names) -> tuple[list[Impl], list[str]]:
-    loaders = {"autograd": autograd_impls, "jax": jax_impls, "torch": torch_impls}
-    impls, notes = [], []
-    for name in names:
-        try:
-            impls.extend(loaders[name]())
-        except ImportError as exc:
-            notes.append(f"skipped {name}: not installed ({exc})")
-    return impls, notes
-
-
-def versions() -> dict:
-    found = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in FRAMEWORKS:
-        module = sys.modules.get(name)
-        if module is not None:
-            found[name] = getattr(module, "__version__", None)
-            if found[name] is None:
-                from importlib.metadata import version
-
-                found[name] = version(name)
-    return found
+    return [Impl("torch backward (CPU)", make, numpy=False)]
 
 
 # --- checking and timing ---------------------------------------------------------------------
@@ -277,11 +238,6 @@ def check_agreement(prepared, data) -> None:
                 )
 
 
-def time_batch(run, number) -> float:
-    """Seconds per call over `number` back-to-back calls, the garbage collector off."""
-    return time_batch_both(run, number)[0]
-
-
 def time_batch_both(run, number) -> tuple[float, float]:
     """Wall-clock and process CPU seconds per call over `number` back-to-back calls."""
     gc.disable()
@@ -294,22 +250,6 @@ def time_batch_both(run, number) -> tuple[float, float]:
         return wall / number, (time.process_time() - cpu) / number
     finally:
         gc.enable()
-
-
-def calibrate(run, target) -> int:
-    """Calls per batch so that one batch takes about `target` seconds."""
-    single = time_batch(run, 1)
-    if single >= target:
-        return 1
-    return max(1, min(10_000, round(target / time_batch(run, max(1, round(target / single))))))
-
-
-def spread(values) -> float:
-    """Interquartile range over the median: how far to trust the median."""
-    if len(values) < 4:
-        return float("nan")
-    q1, _, q3 = statistics.quantiles(values, n=4)
-    return (q3 - q1) / statistics.median(values)
 
 
 def measure(prepared, repeat, target, seed, clock="wall") -> dict:
@@ -338,18 +278,6 @@ def measure(prepared, repeat, target, seed, clock="wall") -> dict:
 
 
 # --- report --------------------------------------------------------------------------------
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.3f} s "
-
-
-def pct(x: float) -> str:
-    return "-" if x != x else f"{x:.0%}"
 
 
 def print_table(T, H, D, result, repeat, clock="wall") -> None:
@@ -451,7 +379,8 @@ def main(argv=None) -> int:
 
     generated, gen_seconds = load_symgrad()
     impls = numpy_impls(load_example(), generated) + variant_impls(args.variant)
-    extra, notes = framework_impls(wanted)
+    loaders = {"autograd": autograd_impls, "jax": jax_impls, "torch": torch_impls}
+    extra, notes = framework_impls(wanted, loaders)
     impls += extra
 
     print("bench_rnn: examples/rnn.py, gradient wrt h0, W, U")
