@@ -28,7 +28,7 @@ from .dense import (
 from .emit import FunctionEmitter, const_text, sanitize_doc
 from .errors import Diagnostic, SymgradError
 from .forward import forward, forward_over_reverse
-from .frontend import parse, translate
+from .frontend import called_helpers, parse, translate
 from .ir import Function, Var
 from .primitives import HELPER_DEPENDS, HELPERS
 from .reverse import dead_code, reverse
@@ -178,23 +178,6 @@ def select_wrt(src, fn: Function, wrt) -> list[str]:
             ]
         )
     return list(dict.fromkeys(wrt))
-
-
-def called_helpers(src, name: str) -> list[str]:
-    """Helpers `name` calls, transitively, in source order."""
-    import ast
-
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        node = src.functions[todo.pop()]
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
-                callee = sub.func.id
-                if callee in src.functions and callee not in seen and callee != name:
-                    seen.add(callee)
-                    todo.append(callee)
-    return [f for f in src.functions if f in seen]
 
 
 def reserved_names(src) -> set:

@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .api import called_helpers, generate, select_functions, select_wrt
+from .api import generate, select_functions, select_wrt
 from .errors import Diagnostic, SymgradError
-from .frontend import parse, translate
+from .frontend import called_helpers, parse, translate
 from .interpret import NumpyBackend, evaluate
 from .ir import Const, Eqn, Function, Var, walk
 from .oracles import SympyOracle, directional, numpy_function, probe

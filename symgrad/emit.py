@@ -18,7 +18,7 @@ import keyword
 import math
 
 from .errors import InternalError
-from .ir import Cond, Const, Eqn, Loop, Var, block_results, blocks
+from .ir import Cond, Const, Eqn, Loop, Var, block_results, blocks, walk
 from .primitives import PREC_ATOM, PREC_UNARY, PRIMITIVES, Printed, index_text, literal
 
 LINE_LIMIT = 88
@@ -204,14 +204,13 @@ class FunctionEmitter:
         self.outputs = outputs
         self.adjoint = adjoint_from or set()  # ids of statements that belong to the adjoint sweep
         inline_ok = set()
-        for s in _walk(stmts):
+        for s in walk(stmts):
             if isinstance(s, Eqn) and len(s.outs) == 1 and s.prim not in STATEMENT_PRIMS:
                 if not s.out.hint:
                     inline_ok.add(s.out)
-        for s in _walk(stmts):  # a buffer written in place needs a name
+        for s in walk(stmts):  # a buffer written in place needs a name
             if isinstance(s, Eqn) and s.prim == "inplace":
                 inline_ok.discard(s.args[s.params["slot"]])
-        self.defs = {o: s for s in _walk(stmts) for o in s.outs}
         self.layout = Layout(stmts, outputs, inline_ok)
         self.inline_vars = set(self.layout.inline)
         self.namer = Namer(reserved, self.layout, params)
@@ -486,13 +485,6 @@ class FunctionEmitter:
 
 def _compatible(here: dict, path) -> bool:
     return all(here.get(cond, k) == k for cond, k in path)
-
-
-def _walk(stmts):
-    for s in stmts:
-        yield s
-        for block in blocks(s):
-            yield from _walk(block)
 
 
 def sanitize_doc(doc: str) -> str:

@@ -930,6 +930,21 @@ def r_static(value) -> bool:
     return isinstance(value, Const) or getattr(value, "static", True)
 
 
+def called_helpers(src: SourceFile, name: str) -> list[str]:
+    """Helpers `name` calls, transitively, in source order."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        node = src.functions[todo.pop()]
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                callee = sub.func.id
+                if callee in src.functions and callee not in seen and callee != name:
+                    seen.add(callee)
+                    todo.append(callee)
+    return [f for f in src.functions if f in seen]
+
+
 def assigned_names(stmts) -> list[str]:
     """Names a block assigns, in order of first assignment (loop targets included)."""
     names: list[str] = []

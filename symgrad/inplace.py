@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import shapes as sh
-from .ir import Const, Eqn, Loop, Var, blocks, uses
+from .ir import Const, Eqn, Loop, Var, blocks, uses, walk
 
 # Elementwise primitives whose result is a new float array when the input is one.
 UNARY = {
@@ -71,19 +71,12 @@ def rewrite(stmts: list, outputs, float_params=()) -> list:
             counts[o] = counts.get(o, 0) + 1
     floats: set = set(float_params)
     out = _block(stmts, counts, floats)
-    for s in reversed(list(_walk(out))):  # the buffer is named for what it finally holds
+    for s in reversed(list(walk(out))):  # the buffer is named for what it finally holds
         if isinstance(s, Eqn) and s.prim == "inplace":
             target = s.args[s.params["slot"]]
             if s.out.hint and not target.hint:
                 target.hint = s.out.hint
     return out
-
-
-def _walk(stmts):
-    for s in stmts:
-        yield s
-        for block in blocks(s):
-            yield from _walk(block)
 
 
 def _block(stmts, counts, floats) -> list:
