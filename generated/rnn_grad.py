@@ -25,8 +25,7 @@ def grad_cost(X, Y, h0, W, U):
     h = h0
     for t in range(t1):
         saved_h_prev.append(h)
-        t2 = X[t]
-        h = np.tanh(W @ h + U @ t2)
+        h = np.tanh(W @ h + U @ X[t])
         saved_h.append(h)
         saved.append(h - Y[t])
 
@@ -38,13 +37,12 @@ def grad_cost(X, Y, h0, W, U):
     for t in reversed(range(t1)):
         h = saved_h.pop()
         h_prev = saved_h_prev.pop()
-        t2 = X[t]
         dh = dh + dloss * saved.pop()
-        t3 = dh * (1 - h**2)
-        t4 = t3[:, None]
-        dU += t4 * t2
-        dW += t4 * h_prev
-        dh = W.T @ t3
+        t2 = dh * (1 - h**2)
+        t3 = t2[:, None]
+        dU += t3 * X[t]
+        dW += t3 * h_prev
+        dh = W.T @ t2
     return dh, dW, dU
 
 
@@ -58,12 +56,11 @@ def value_and_grad_cost(X, Y, h0, W, U):
     loss = 0.0
     for t in range(t1):
         saved_h_prev.append(h)
-        t2 = X[t]
-        h = np.tanh(W @ h + U @ t2)
+        h = np.tanh(W @ h + U @ X[t])
         saved_h.append(h)
-        t3 = h - Y[t]
-        saved.append(t3)
-        loss = loss + 0.5 * np.sum(t3**2)
+        t2 = h - Y[t]
+        saved.append(t2)
+        loss = loss + 0.5 * np.sum(t2**2)
     value = loss / t1
 
     # line 16: return loss / X.shape[0]
@@ -74,13 +71,12 @@ def value_and_grad_cost(X, Y, h0, W, U):
     for t in reversed(range(t1)):
         h = saved_h.pop()
         h_prev = saved_h_prev.pop()
-        t2 = X[t]
         dh = dh + dloss * saved.pop()
-        t4 = dh * (1 - h**2)
-        t5 = t4[:, None]
-        dU += t5 * t2
-        dW += t5 * h_prev
-        dh = W.T @ t4
+        t3 = dh * (1 - h**2)
+        t4 = t3[:, None]
+        dU += t4 * X[t]
+        dW += t4 * h_prev
+        dh = W.T @ t3
     return value, (dh, dW, dU)
 
 
@@ -93,8 +89,7 @@ def vjp_cost(X, Y, h0, W, U, g):
     h = h0
     for t in range(t1):
         saved_h_prev.append(h)
-        t2 = X[t]
-        h = np.tanh(W @ h + U @ t2)
+        h = np.tanh(W @ h + U @ X[t])
         saved_h.append(h)
         saved.append(h - Y[t])
 
@@ -106,11 +101,10 @@ def vjp_cost(X, Y, h0, W, U, g):
     for t in reversed(range(t1)):
         h = saved_h.pop()
         h_prev = saved_h_prev.pop()
-        t2 = X[t]
         dh = dh + dloss * saved.pop()
-        t3 = dh * (1 - h**2)
-        t4 = t3[:, None]
-        dU += t4 * t2
-        dW += t4 * h_prev
-        dh = W.T @ t3
+        t2 = dh * (1 - h**2)
+        t3 = t2[:, None]
+        dU += t3 * X[t]
+        dW += t3 * h_prev
+        dh = W.T @ t2
     return dh, dW, dU

@@ -131,37 +131,12 @@ def block_results(stmt):
     return []
 
 
-def outputs(stmt) -> list:
-    return list(stmt.outs)
-
-
 def walk(stmts):
     """Every statement, depth first, nested blocks included."""
     for s in stmts:
         yield s
         for block in blocks(s):
             yield from walk(block)
-
-
-def reads(stmt) -> list:
-    """Atoms a statement reads from its surroundings (for a Loop or Cond: free variables)."""
-    if isinstance(stmt, Eqn):
-        return list(stmt.args)
-    inner_defined = set()
-    if isinstance(stmt, Loop):
-        inner_defined.update(stmt.params)
-        inner_defined.add(stmt.index)
-    for s in walk(blocks_flat(stmt)):
-        inner_defined.update(s.outs)
-        if isinstance(s, Loop):
-            inner_defined.update(s.params)
-            inner_defined.add(s.index)
-    free = list(stmt.args)
-    for s in walk(blocks_flat(stmt)):
-        free.extend(a for a in s.args if isinstance(a, Var) and a not in inner_defined)
-    for results in block_results(stmt):
-        free.extend(a for a in results if isinstance(a, Var) and a not in inner_defined)
-    return free
 
 
 def blocks_flat(stmt) -> list:
@@ -211,6 +186,7 @@ def verify(fn: Function) -> None:
             if isinstance(s, Loop):
                 defined.add(s.index)
                 defined.update(s.params)
+                defined.update(s.tapes)  # created before the loop runs
             for block, inner in zip(blocks(s), block_results(s)):
                 check_block(block, inner)
             for o in s.outs:

@@ -25,7 +25,19 @@ from dataclasses import dataclass, field, replace
 
 from .builder import Builder
 from .errors import InternalError
-from .ir import Cond, Const, Eqn, Function, Loop, Var, block_results, blocks, uses
+from .ir import (
+    Cond,
+    Const,
+    Eqn,
+    Function,
+    Loop,
+    Var,
+    block_results,
+    blocks,
+    blocks_flat,
+    uses,
+    walk,
+)
 from .primitives import PRIMITIVES, only_adds_or_drops_unit_axes
 
 BROADCASTING = {
@@ -481,7 +493,9 @@ class Adjointer:
         for position, push in sorted(pushes, key=lambda p: -p[0]):
             s.body.insert(position, push)
         for e in recomputed.values():  # cheap views of loop-invariant arrays: X[t]
-            restore.append(rename(e, mapping))
+            again = replace(rename(e, mapping), outs=tuple(fresh_like(o) for o in e.outs))
+            mapping.update(zip(e.outs, again.outs))
+            restore.append(again)
         return restore + [rename(st, mapping) for st in adjoint_body]
 
 
@@ -549,13 +563,6 @@ def name_adjoint(g, var: Var) -> None:
     """Call the adjoint of `W` `dW` when it is a fresh temporary of the adjoint sweep."""
     if isinstance(g, Var) and not g.hint and var.hint:
         g.hint = "d" + var.hint
-
-
-def walk(stmts):
-    for s in stmts:
-        yield s
-        for block in blocks(s):
-            yield from walk(block)
 
 
 def free_reads(stmts) -> list:
@@ -690,7 +697,7 @@ def _dce(stmts, live: set) -> list:
                 kept.append(s)
                 live.update(a for a in s.args if is_var(a))
             continue
-        inner_defined = {o for st in walk(blocks_of(s)) for o in st.outs}
+        inner_defined = {o for st in walk(blocks_flat(s)) for o in st.outs}
         needed = any(o in live for o in s.outs) or bool(inner_defined & live)
         needed = needed or any(t in live for t in getattr(s, "tapes", ()))
         if not needed:
@@ -740,7 +747,3 @@ def _dce_cond(s: Cond, live: set) -> Cond:
         else_results=else_results,
         outs=[s.outs[k] for k in ks],
     )
-
-
-def blocks_of(s) -> list:
-    return [x for block in blocks(s) for x in block]

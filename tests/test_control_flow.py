@@ -351,3 +351,20 @@ def test_in_place_rewriting_never_touches_a_returned_value():
     dx, dy = module.grad_f(x, y)
     assert_close(dx, np.cos(x - y))
     assert_close(dy, -np.cos(x - y).sum(axis=0))
+
+
+@pytest.mark.parametrize("case", sorted(PROGRAMS))
+def test_translated_and_adjoint_programs_are_well_formed(case):
+    """ir.verify: every variable read is defined before, and defined once."""
+    from symgrad.frontend import parse, translate
+    from symgrad.ir import Function, verify
+    from symgrad.reverse import reverse
+
+    body, shapes = PROGRAMS[case]
+    src = parse("import numpy as np\n" + body, f"{case}.py")
+    name = re.search(r"def (\w+)\(", body).group(1)
+    fn = translate(src, name, inline=True)
+    verify(fn)
+    wrt = [n for n, s in shapes.items() if isinstance(s, tuple)]
+    adj = reverse(fn, wrt, "vjp")
+    verify(Function(name, [*adj.params, adj.seed], {}, adj.stmts, adj.grads[0]))
